@@ -1,0 +1,35 @@
+# qnn_lite — read the book, run the tests, run the benchmarks.
+# Every target creates .venv (Python 3 + pip) and installs the package if missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+
+.PHONY: lab test test-fast bench exercises clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab book/00_index.ipynb
+
+# The whole suite: unit + property tests, nbval over the book, exercise checks.
+test: $(STAMP)
+	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) tests book --nbval-lax
+
+# Unit tests only, no notebooks.
+test-fast: $(STAMP)
+	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) tests
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+exercises: $(STAMP)
+	$(PY) -m exercises build
+
+clean:
+	rm -rf $(VENV) build *.egg-info
