@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: lab test test-fast bench exercises clean
+.PHONY: lab test test-fast bench exercises notebooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ lab: $(STAMP)
 
 # The whole suite: unit + property tests, nbval over the book, exercise checks.
 test: $(STAMP)
-	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) tests book --nbval-lax
+	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
 # Unit tests only, no notebooks.
 test-fast: $(STAMP)
@@ -30,6 +30,10 @@ bench: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) -m exercises build
+
+# Restart & Run All every chapter, saving outputs (commit them).
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
