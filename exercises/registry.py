@@ -1,0 +1,81 @@
+"""The exercises: each chapter's module in `exercises.checks` registers its cases here.
+
+A check module declares an exercise and its cases::
+
+    EX = exercise("3.1", "qrange: the integer range of a b-bit format")
+
+    @EX.case("int8 signed is (-128, 127)")
+    def _(qrange):
+        expect_equal(qrange(8, signed=True), (-128, 127), "qrange(8, signed=True)")
+
+A case is a function of the student's answer that returns on success and raises
+`Fail(hint)` on a wrong answer. Each case is worth `points` (default 1).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+CHAPTERS = {"01": "ch01", "02": "ch02", "03": "ch03"}
+_EXERCISES: dict[str, "Exercise"] = {}
+
+
+@dataclass
+class Case:
+    name: str
+    run: object  # callable(student_fn) -> None, raises Fail
+    points: int = 1
+
+
+@dataclass
+class Exercise:
+    id: str
+    title: str
+    cases: list = field(default_factory=list)
+
+    @property
+    def chapter(self) -> str:
+        return f"{int(self.id.split('.')[0]):02d}"
+
+    @property
+    def max_points(self) -> int:
+        return sum(c.points for c in self.cases)
+
+    def case(self, name: str, points: int = 1):
+        """Decorator: register `fn(student_answer)` as a case called `name`."""
+        def register(fn):
+            self.cases.append(Case(name, fn, points))
+            return fn
+        return register
+
+
+def exercise(exercise_id: str, title: str) -> Exercise:
+    ex = Exercise(exercise_id, title)
+    _EXERCISES[exercise_id] = ex
+    return ex
+
+
+def _load(chapter: str) -> None:
+    if chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    importlib.import_module(f"exercises.checks.{CHAPTERS[chapter]}")
+
+
+def get_exercise(exercise_id) -> Exercise:
+    if not isinstance(exercise_id, str) or "." not in exercise_id:
+        raise ValueError(f"exercise must be a string like '3.2', got {exercise_id!r}")
+    head = exercise_id.split(".")[0]
+    chapter = f"{int(head):02d}" if head.isdigit() else head
+    if chapter in CHAPTERS:
+        _load(chapter)
+    if exercise_id not in _EXERCISES:
+        known = ", ".join(sorted(_EXERCISES)) or "none"
+        raise ValueError(f"exercise must be a known exercise id, got {exercise_id!r} (known: {known})")
+    return _EXERCISES[exercise_id]
+
+
+def chapter_exercises(chapter: str) -> list:
+    """The chapter's exercises in order ('01' -> [1.1, 1.2, ...])."""
+    _load(chapter)
+    out = [ex for ex in _EXERCISES.values() if ex.chapter == chapter]
+    return sorted(out, key=lambda ex: tuple(int(p) for p in ex.id.split(".")))
