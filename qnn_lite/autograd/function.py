@@ -20,6 +20,9 @@ arrays, runs ``forward``, and — when any input requires grad — records a
 ``backward`` may return gradients in the *broadcast* shape: the engine sums them
 back to each input's shape. Return ``None`` for arguments that get no gradient
 (non-tensors, integer inputs, or inputs for which ``ctx.needs_input_grad`` is False).
+``backward`` must not write into ``grad``: it may be a read-only broadcast view, or
+the same array another node receives. The output Tensor wraps ``forward``'s array
+as it is (no copy, no dtype change).
 Every quantizer with a custom gradient in ``qnn_lite.quant`` is such a Function:
 its ``backward`` *is* the straight-through estimator.
 """
@@ -27,16 +30,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, is_grad_enabled
+from . import tensor as _tensor_module
+from .tensor import Tensor
 
 
 class Context:
     """What a Function's forward leaves for its backward."""
 
-    def __init__(self, fn, parents):
+    def __init__(self, fn, parents, needs_input_grad=None):
         self.fn = fn
         self.parents = parents  # the Tensor (or None) behind each positional argument
-        self.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+        if needs_input_grad is None:
+            needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+        self.needs_input_grad = needs_input_grad
         self.saved_tensors: tuple = ()
 
     def save_for_backward(self, *values) -> None:
@@ -57,12 +63,31 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
-        parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-        raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-        ctx = Context(cls, parents)
+        # One pass over the arguments: Tensors become (parent, array), anything else is a constant.
+        # (Written for speed: apply runs for every op of every training step.)
+        parents, raw, record = [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                parents.append(a)
+                raw.append(a.data)
+                if a.requires_grad:
+                    record = True
+            else:
+                parents.append(None)
+                raw.append(a)
+        ctx = _new(Context)
+        ctx.fn, ctx.parents, ctx.saved_tensors = cls, parents, ()
+        ctx.needs_input_grad = tuple([p is not None and p.requires_grad for p in parents])
         out = cls.forward(ctx, *raw, **kwargs)
-        result = Tensor(out, dtype=np.asarray(out).dtype)
-        if is_grad_enabled() and any(ctx.needs_input_grad):
-            result.requires_grad = True
-            result._ctx = ctx
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # numpy reductions of 0-d results give scalars
+        result = _new(Tensor)
+        result.data, result.grad = out, None
+        if record and _tensor_module._GRAD_ENABLED:
+            result.requires_grad, result._ctx = True, ctx
+        else:
+            result.requires_grad, result._ctx = False, None
         return result
+
+
+_new = object.__new__

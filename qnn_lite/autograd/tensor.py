@@ -4,9 +4,14 @@ Gradients follow PyTorch's rules:
 
 * only leaves (tensors made by the user, not by an op) that have
   ``requires_grad=True`` keep a ``.grad`` after ``backward()``;
-* a second ``backward()`` *adds* into ``.grad`` (call ``zero_grad`` / set
-  ``.grad = None`` to clear) — micrograd's "doubling" is PyTorch's accumulation;
+* a second ``backward()`` *adds* into ``.grad``, in place when it can (call
+  ``zero_grad`` / set ``.grad = None`` to clear) — micrograd's "doubling" is
+  PyTorch's accumulation;
 * ``.grad`` is a plain ``np.ndarray`` with the tensor's shape and dtype.
+
+``backward`` is reverse-mode automatic differentiation (Linnainmaa, 1970;
+backpropagation: Rumelhart, Hinton & Williams, 1986), visiting the graph in
+topological order with Kahn's algorithm (Kahn, 1962) — a loop, not recursion.
 """
 from __future__ import annotations
 
@@ -42,8 +47,9 @@ def _as_array(data, dtype) -> np.ndarray:
         # float32 by default, like torch.tensor of Python floats; keep other floats/ints/bools.
         if arr.dtype == np.float64 or arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
             arr = arr.astype(np.float32)
-        elif arr.dtype.kind == "O":
-            raise TypeError(f"data must be numeric, got an object array from {type(data).__name__}")
+        elif arr.dtype.kind not in "biufc":
+            raise TypeError(f"data must be numeric (bool, int or float), got dtype {arr.dtype} "
+                            f"from {type(data).__name__}")
         return arr
     return np.asarray(data, dtype=dtype)
 
@@ -65,6 +71,13 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self._ctx = None  # the Context of the Function that made this tensor (None for leaves)
+
+    @classmethod
+    def _from_array(cls, array: np.ndarray) -> "Tensor":
+        """Wrap an ndarray as it is (no copy, no dtype change): the fast path ops use."""
+        t = object.__new__(cls)
+        t.data, t.requires_grad, t.grad, t._ctx = array, False, None, None
+        return t
 
     # ----- basic properties -------------------------------------------------
     @property
@@ -124,6 +137,7 @@ class Tensor:
 
         Visits the graph in reverse topological order, calling each Function's
         ``backward`` once, and *adds* the results into the leaves' ``.grad``.
+        Iterative (no recursion), so arbitrarily deep graphs are fine.
         """
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad "
@@ -136,41 +150,117 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"grad must have the output's shape {self.shape}, got {grad.shape}")
 
-        order = _topological_order(self)
+        # Kahn's algorithm: a node runs its backward once every node that used it has
+        # sent its gradient back (a counter per node), so each Function runs exactly once.
+        pending = _count_consumers(self)
         grads = {id(self): grad}
-        for node in order:  # outputs before inputs
+        ready = [self]
+        while ready:
+            node = ready.pop()
             g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._ctx is None:
-                if node.requires_grad:
-                    node.grad = g.copy() if node.grad is None else node.grad + g
-                continue
             ctx = node._ctx
-            input_grads = ctx.fn.backward(ctx, g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, pg in zip(ctx.parents, input_grads):
-                if parent is None or pg is None or not parent.requires_grad:
+            if ctx is None:
+                if g is not None and node.requires_grad:  # a leaf: keep (or add to) its gradient
+                    old = node.grad
+                    if old is None:
+                        node.grad = g.copy()  # private: g may be shared with other nodes
+                    elif (type(old) is np.ndarray and old.shape == g.shape and old.dtype == g.dtype
+                          and old.flags.writeable):
+                        np.add(old, g, out=old)  # in place, like PyTorch's AccumulateGrad
+                    else:
+                        node.grad = old + g
+                continue
+            parents = ctx.parents
+            if g is None:  # no gradient reached this node: only release its parents
+                input_grads = (None,) * len(parents)
+            else:
+                input_grads = ctx.fn.backward(ctx, g)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
+                if len(input_grads) != len(parents):
+                    raise RuntimeError(f"{ctx.fn.__name__}.backward returned {len(input_grads)} "
+                                       f"gradients for {len(parents)} forward arguments (return "
+                                       "None for arguments without a gradient)")
+            for parent, pg in zip(parents, input_grads):
+                if parent is None or not parent.requires_grad:
                     continue
-                pg = unbroadcast(np.asarray(pg), parent.shape).astype(parent.dtype, copy=False)
                 key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+                if pg is not None:
+                    if type(pg) is not np.ndarray:
+                        pg = np.asarray(pg)
+                    pdata = parent.data
+                    if pg.shape != pdata.shape:
+                        pg = unbroadcast(pg, pdata.shape)
+                    if pg.dtype != pdata.dtype:
+                        pg = pg.astype(pdata.dtype)
+                    prev = grads.get(key)
+                    grads[key] = pg if prev is None else prev + pg
+                left = pending[key] - 1
+                pending[key] = left
+                if left == 0:
+                    ready.append(parent)
 
-    # ----- operators (defined in ops.py, wired here) --------------------------
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.sub(self, other)
-    def __rsub__(self, other): return _ops.sub(other, self)
-    def __mul__(self, other): return _ops.mul(self, other)
-    def __rmul__(self, other): return _ops.mul(other, self)
-    def __truediv__(self, other): return _ops.div(self, other)
-    def __rtruediv__(self, other): return _ops.div(other, self)
-    def __neg__(self): return _ops.neg(self)
+    # ----- operators (defined in ops.py, shape.py, reduce.py, activation.py; wired here) ----
+    # (the arithmetic dunders call the Functions directly: they run for every op of every step)
+    def __add__(self, other): return _ops.Add.apply(self, _ops._arg(other))
+    def __radd__(self, other): return _ops.Add.apply(_ops._arg(other), self)
+    def __sub__(self, other): return _ops.Sub.apply(self, _ops._arg(other))
+    def __rsub__(self, other): return _ops.Sub.apply(_ops._arg(other), self)
+    def __mul__(self, other): return _ops.Mul.apply(self, _ops._arg(other))
+    def __rmul__(self, other): return _ops.Mul.apply(_ops._arg(other), self)
+    def __truediv__(self, other): return _ops.Div.apply(self, _ops._arg(other))
+    def __rtruediv__(self, other): return _ops.Div.apply(_ops._arg(other), self)
+    def __neg__(self): return _ops.Neg.apply(self)
     def __pow__(self, exponent): return _ops.pow(self, exponent)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __getitem__(self, index): return _ops.getitem(self, index)
+    def __rpow__(self, base): return _ops.pow(base, self)
+    def __abs__(self): return _ops.abs(self)
+    def __matmul__(self, other): return _linalg.matmul(self, other)
+    def __rmatmul__(self, other): return _linalg.matmul(other, self)
+    def __getitem__(self, index): return _shape.getitem(self, index)
+
+    # ----- methods: PyTorch names; `dim=` is accepted wherever `axis=` is -------
+    def matmul(self, other): return _linalg.matmul(self, other)
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def clip(self, min=None, max=None): return _ops.clip(self, min, max)
+    clamp = clip
+    def relu(self): return _act.relu(self)
+    def sigmoid(self): return _act.sigmoid(self)
+    def tanh(self): return _act.tanh(self)
+    def log_softmax(self, axis=-1, *, dim=None): return _act.log_softmax(self, axis, dim=dim)
+    def softmax(self, axis=-1, *, dim=None): return _act.softmax(self, axis, dim=dim)
+
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Largest values (like ``torch.amax``: values only, no indices)."""
+        return _reduce.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Smallest values (like ``torch.amin``: values only, no indices)."""
+        return _reduce.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis=None, *, dim=None) -> np.ndarray:
+        """Indices of the largest values (a plain integer array; no gradient)."""
+        return self.data.argmax(axis=_reduce._axis(axis, dim))
+
+    def reshape(self, *shape): return _shape.reshape(self, shape[0] if len(shape) == 1 else shape)
+    view = reshape
+    def transpose(self, dim0, dim1): return _shape.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _shape.permute(self, dims[0] if len(dims) == 1 else dims)
+    def flatten(self, start_dim=0, end_dim=-1): return _shape.flatten(self, start_dim, end_dim)
+
+    @property
+    def T(self) -> "Tensor":
+        """The tensor with its dimensions reversed (the matrix transpose for 2-D)."""
+        return _shape.Permute.apply(self, tuple(range(self.data.ndim - 1, -1, -1)))
 
     # comparisons give plain boolean arrays (no gradient flows through them)
     def __lt__(self, other): return self.data < _raw(other)
@@ -198,25 +288,28 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def _topological_order(root: Tensor) -> list:
-    """Nodes reachable from ``root``, each after every node that uses it (iterative DFS)."""
-    order, seen = [], set()
-    stack = [(root, False)]
+def _count_consumers(root: Tensor) -> dict:
+    """For every node reachable from ``root``: how many graph edges lead into it (iterative)."""
+    pending = {}
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        ctx = stack.pop()._ctx
+        if ctx is None:
             continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.parents:
-                if parent is not None and parent.requires_grad and id(parent) not in seen:
-                    stack.append((parent, False))
-    order.reverse()
-    return order
+        for parent in ctx.parents:
+            if parent is not None and parent.requires_grad:
+                key = id(parent)
+                if key in pending:
+                    pending[key] += 1
+                else:
+                    pending[key] = 1
+                    stack.append(parent)
+    return pending
 
 
-from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
+# the ops need Tensor defined first
+from . import ops as _ops  # noqa: E402
+from . import linalg as _linalg  # noqa: E402
+from . import reduce as _reduce  # noqa: E402
+from . import shape as _shape  # noqa: E402
+from . import activation as _act  # noqa: E402
