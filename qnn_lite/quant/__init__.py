@@ -1,0 +1,36 @@
+"""`qnn_lite.quant`: every quantizer the book teaches, one idea per module.
+
+=================  ==========================================================
+module             what it holds
+=================  ==========================================================
+``uniform``        qrange, calc_qparams, quantize / dequantize, fake_quantize
+                   (bit-exact with PyTorch 2.13)
+``observers``      MinMax, moving-average, per-channel, percentile, MSE
+``histogram``      HistogramObserver (PyTorch's L2 search over 2048 bins)
+``ste``            straight-through estimators: identity, clipped, Bi-Real,
+                   IR-Net EDE, swish-sign; ``sign`` with sign(0) = +1
+``lsq``            LSQ, PyTorch's learnable fake quant
+``learned``        PACT, DoReFa (weights, activations, gradients)
+``stochastic``     stochastic rounding and gradient quantization
+``binary``         XNOR-Net, IR-Net Libra-PB, 0/1 activations
+``ternary``        TWN, TTQ, soft-threshold ternary
+``cluster``        k-means weight sharing, codebook fine-tuning, Huffman size
+``log``            power-of-two (log- and value-domain rounding), multi-hot, mu-law
+=================  ==========================================================
+"""
+from .uniform import *  # noqa: F401,F403
+from .observers import *  # noqa: F401,F403
+from .histogram import *  # noqa: F401,F403
+from .ste import *  # noqa: F401,F403
+from .lsq import *  # noqa: F401,F403
+from .learned import *  # noqa: F401,F403
+from .stochastic import *  # noqa: F401,F403
+from .binary import *  # noqa: F401,F403
+from .ternary import *  # noqa: F401,F403
+from .cluster import *  # noqa: F401,F403
+from .log import *  # noqa: F401,F403
+from . import (uniform, observers, histogram, ste, lsq, learned,  # noqa: F401
+               stochastic, binary, ternary, cluster, log)
+
+__all__ = [name for m in (uniform, observers, histogram, ste, lsq, learned, stochastic,
+                          binary, ternary, cluster, log) for name in m.__all__]
