@@ -8,8 +8,10 @@ document processing"):
     cols = im2col(x)                      # (N*OH*OW, C*KH*KW)
     y    = cols @ weight.reshape(O, -1).T # (N*OH*OW, O)  -> reshape to (N, O, OH, OW)
 
-The backward pass is two more GEMMs and ``col2im``, which adds every row of the
-column gradient back onto the window it came from.
+The backward pass is ``dW = g^T cols`` and the input gradient, which is
+``col2im(g @ W)``: every row of the column gradient added back onto the window
+it came from. We fuse the two as one small GEMM per kernel tap ``(i, j)``, added
+onto the shifted input positions that tap touched.
 
 Shapes (PyTorch's, NCHW): ``x (N, C, H, W)``, ``weight (O, C, KH, KW)``,
 ``bias (O,)``, output ``(N, O, OH, OW)`` with ``OH = (H + 2 p - KH) // s + 1``.
@@ -83,19 +85,39 @@ def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
                       strides=(sN, sC, sH * stride[0], sW * stride[1], sH, sW), writeable=False)
 
 
+def _pad_hwc(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """``(N, C, H, W) -> (N, H + 2 PH, W + 2 PW, C)``: zero-padded and channels-last, one copy."""
+    N, C, H, W = x.shape
+    ph, pw = padding
+    xp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype)
+    xp[:, ph:ph + H, pw:pw + W, :] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _windows_hwc(xp: np.ndarray, kernel, stride, out_size, order: str = "hwc") -> np.ndarray:
+    """View of the channels-last ``xp`` as ``(N, OH, OW, KH, KW, C)`` (``order="hwc"``)
+    or ``(N, OH, OW, C, KH, KW)`` (``order="chw"``)."""
+    N, C = xp.shape[0], xp.shape[3]
+    sN, sH, sW, sC = xp.strides
+    (kh, kw), (sth, stw), (oh, ow) = kernel, stride, out_size
+    if order == "hwc":
+        return as_strided(xp, (N, oh, ow, kh, kw, C), (sN, sH * sth, sW * stw, sH, sW, sC), writeable=False)
+    return as_strided(xp, (N, oh, ow, C, kh, kw), (sN, sH * sth, sW * stw, sC, sH, sW), writeable=False)
+
+
 def im2col(x, kernel_size, stride=1, padding=0) -> np.ndarray:
     """Every conv window of ``x`` as a row: ``(N, C, H, W) -> (N*OH*OW, C*KH*KW)``.
 
     Rows run over ``(n, oh, ow)`` (C order); columns over ``(c, kh, kw)`` — the same
     order as PyTorch's ``weight.reshape(out_channels, -1)``, so a convolution is
     ``im2col(x, ...) @ weight.reshape(O, -1).T``. Accepts an ``np.ndarray`` or a Tensor
-    (its data is used; no gradient is recorded).
+    (its data is used; no gradient is recorded). Built from a strided view of the
+    padded image; the only loop is numpy's copy.
     """
     x = x.data if isinstance(x, Tensor) else np.asarray(x)
     kernel, stride, padding, out_size = _check_geometry(x.shape, kernel_size, stride, padding)
-    win = windows(pad2d(x, padding), kernel, stride, out_size)      # (N, C, OH, OW, KH, KW)
-    N, C = x.shape[:2]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_size[0] * out_size[1], -1)
+    win = _windows_hwc(_pad_hwc(x, padding), kernel, stride, out_size, order="chw")
+    return win.reshape(x.shape[0] * out_size[0] * out_size[1], -1)
 
 
 def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
@@ -106,41 +128,68 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0) -> np.nd
     """
     kernel, stride, padding, (oh, ow) = _check_geometry(x_shape, kernel_size, stride, padding)
     N, C, H, W = x_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    c6 = cols.reshape(N, oh, ow, C, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, KH, KW, OH, OW)
-    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    kh, kw = kernel
+    c6 = cols.reshape(N, oh, ow, C, kh, kw).transpose(0, 1, 2, 4, 5, 3)   # -> (N, OH, OW, KH, KW, C)
+    return _col2im_hwc(c6, x_shape, kernel, stride, padding, (oh, ow))
+
+
+def _col2im_hwc(c6, x_shape, kernel, stride, padding, out_size) -> np.ndarray:
+    """``c6 (N, OH, OW, KH, KW, C)`` added onto a channels-last image; returned as an NCHW view."""
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_size
+    dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=c6.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += c6[:, :, i, j]
-    return dxp[:, :, ph:ph + H, pw:pw + W]
+            dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += c6[:, :, :, i, j, :]
+    return dxp[:, ph:ph + H, pw:pw + W, :].transpose(0, 3, 1, 2)
 
 
 class Conv2d(Function):
-    """$y[n, o] = b[o] + \\sum_{c, i, j} w[o, c, i, j] \\, x_p[n, c, s h + i, s w + j]$ (im2col + GEMM)."""
+    """$y[n, o] = b[o] + \\sum_{c, i, j} w[o, c, i, j] \\, x_p[n, c, s h + i, s w + j]$ (im2col + GEMM).
+
+    Internally the image is made channels-last, so each window row is copied in
+    runs of C contiguous numbers, and the columns come in ``(kh, kw, c)`` order;
+    the weight is permuted to match (``(O, KH, KW, C)``, a tiny copy). Output and
+    input gradient are returned C-contiguous NCHW, so elementwise ops after the
+    layer never mix memory layouts (which makes numpy several times slower).
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride=(1, 1), padding=(0, 0)):
-        O = weight.shape[0]
-        kernel = weight.shape[2:]
-        _, _, _, (oh, ow) = _check_geometry(x.shape, kernel, stride, padding)
-        cols = im2col(x, kernel, stride, padding)               # (N*OH*OW, C*KH*KW)
-        w2 = weight.reshape(O, -1)                              # (O, C*KH*KW)
-        y = cols @ w2.T                                         # (N*OH*OW, O)
-        if bias is not None:
-            y += bias
-        ctx.save_for_backward(cols, w2, x.shape, weight.shape, stride, padding)
+        O, C, kh, kw = weight.shape
         N = x.shape[0]
-        return np.ascontiguousarray(y.reshape(N, oh, ow, O).transpose(0, 3, 1, 2))
+        _, _, _, out_size = _check_geometry(x.shape, (kh, kw), stride, padding)
+        M = N * out_size[0] * out_size[1]
+        cols = _windows_hwc(_pad_hwc(x, padding), (kh, kw), stride, out_size).reshape(M, -1)
+        w2 = weight.transpose(0, 2, 3, 1).reshape(O, -1)        # (O, KH*KW*C), matches cols
+        y = (cols @ w2.T).reshape(N, out_size[0], out_size[1], O).transpose(0, 3, 1, 2)
+        ctx.save_for_backward(cols, w2, x.shape, weight.shape, stride, padding, out_size)
+        if bias is None:
+            return np.ascontiguousarray(y)
+        out = np.empty(y.shape, dtype=np.result_type(y, bias))  # C-contiguous NCHW; the bias add
+        return np.add(y, bias[:, None, None], out=out)         # and the layout change in one pass
 
     @staticmethod
     def backward(ctx, grad):
-        cols, w2, x_shape, w_shape, stride, padding = ctx.saved_tensors
-        O = w_shape[0]
+        cols, w2, x_shape, w_shape, stride, padding, out_size = ctx.saved_tensors
+        O, C, kh, kw = w_shape
+        N = x_shape[0]
         g = grad.transpose(0, 2, 3, 1).reshape(-1, O)          # (N*OH*OW, O)
         need_x, need_w, need_b = ctx.needs_input_grad
-        dx = col2im(g @ w2, x_shape, w_shape[2:], stride, padding) if need_x else None
-        dw = (g.T @ cols).reshape(w_shape) if need_w else None
-        db = g.sum(axis=0) if need_b else None
+        dx = dw = db = None
+        if need_x:  # col2im fused with the GEMM: one small GEMM per kernel tap (i, j)
+            (sh, sw), (ph, pw), (oh, ow) = stride, padding, out_size
+            H, W = x_shape[2:]
+            w4 = w2.reshape(O, kh, kw, C)
+            dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=g.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += (g @ w4[:, i, j, :]).reshape(N, oh, ow, C)
+            dx = np.ascontiguousarray(dxp[:, ph:ph + H, pw:pw + W, :].transpose(0, 3, 1, 2))
+        if need_w:
+            dw = (g.T @ cols).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+        if need_b:  # column sums as a GEMV: numpy's axis-0 sum of a tall, narrow matrix is ~50x slower
+            db = np.ones(len(g), dtype=g.dtype) @ g
         return dx, dw, db
 
 

@@ -32,5 +32,5 @@ from .log import *  # noqa: F401,F403
 from . import (uniform, observers, histogram, ste, lsq, learned,  # noqa: F401
                stochastic, binary, ternary, cluster, log)
 
-__all__ = [name for m in (uniform, observers, histogram, ste, lsq, learned, stochastic,
-                          binary, ternary, cluster, log) for name in m.__all__]
+__all__ = list(dict.fromkeys(name for m in (uniform, observers, histogram, ste, lsq, learned, stochastic,
+                          binary, ternary, cluster, log) for name in m.__all__))
