@@ -16,6 +16,12 @@ module             what it holds
 ``ternary``        TWN, TTQ, soft-threshold ternary
 ``cluster``        k-means weight sharing, codebook fine-tuning, Huffman size
 ``log``            power-of-two (log- and value-domain rounding), multi-hot, mu-law
+``fake_quant``     FakeQuantize modules (observer + fake quant), QConfig
+``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU
+``ptq``            BN folding, prepare / calibrate / convert, bias correction
+``qat``            prepare_qat, QAT fine-tuning after PTQ
+``requant``        fixed-point multipliers (M0, shift), gemmlowp rounding, add/concat
+``integer``        integer-only inference (Jacob et al. 2018): convert_to_integer
 =================  ==========================================================
 """
 from .uniform import *  # noqa: F401,F403
@@ -29,8 +35,15 @@ from .binary import *  # noqa: F401,F403
 from .ternary import *  # noqa: F401,F403
 from .cluster import *  # noqa: F401,F403
 from .log import *  # noqa: F401,F403
-from . import (uniform, observers, histogram, ste, lsq, learned,  # noqa: F401
-               stochastic, binary, ternary, cluster, log)
+from .fake_quant import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .ptq import *  # noqa: F401,F403
+from .qat import *  # noqa: F401,F403
+from .requant import *  # noqa: F401,F403
+from .integer import *  # noqa: F401,F403
+import sys as _sys
 
-__all__ = list(dict.fromkeys(name for m in (uniform, observers, histogram, ste, lsq, learned, stochastic,
-                          binary, ternary, cluster, log) for name in m.__all__))
+_MODULES = ("uniform", "observers", "histogram", "ste", "lsq", "learned", "stochastic", "binary",
+            "ternary", "cluster", "log", "fake_quant", "layers", "ptq", "qat", "requant", "integer")
+# note: the name `ptq` here is the convenience function; the module is qnn_lite.quant.ptq
+__all__ = list(dict.fromkeys(name for m in _MODULES for name in _sys.modules[f"{__name__}.{m}"].__all__))
