@@ -1,0 +1,241 @@
+"""The layers: each holds its parameters/buffers and calls one function of ``nn.functional``.
+
+``Linear``, ``Conv2d``, ``BatchNorm1d/2d``, ``ReLU``/``Sigmoid``/``Tanh``,
+``Flatten``, ``MaxPool2d``/``AvgPool2d``, ``Dropout``, ``Identity``. Names,
+arguments, default initialisation and reprs follow PyTorch's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.conv import _pair
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def _positive_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Identity(Module):
+    """$y = x$ (a placeholder, e.g. where a removed BatchNorm was)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """$y = x W^\\top + b$ with ``weight (out_features, in_features)``, ``bias (out_features,)``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, generator=None):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=np.float32))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None) -> None:
+        """PyTorch's default init (see ``init.default_init_``)."""
+        init.default_init_(self.weight, self.bias, generator)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Conv2d(Module):
+    """2-D convolution (im2col + GEMM): ``weight (out, in, KH, KW)``, ``bias (out,)``; NCHW."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, generator=None):
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
+        if min(self.stride) < 1:
+            raise ValueError(f"stride must be >= 1, got {stride!r}")
+        if min(self.padding) < 0:
+            raise ValueError(f"padding must be >= 0, got {padding!r}")
+        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=np.float32))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None) -> None:
+        init.default_init_(self.weight, self.bias, generator)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class _BatchNorm(Module):
+    """Shared body of BatchNorm1d/2d (Ioffe & Szegedy, 2015); see ``autograd/norm.py`` for the math."""
+
+    _ndim = 2
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        self.num_features = _positive_int(num_features, "num_features")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
+        self.eps, self.momentum = eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+            self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+            self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def forward(self, x):
+        if x.ndim != self._ndim:
+            expected = "(N, C)" if self._ndim == 2 else "(N, C, H, W)"
+            raise ValueError(f"input to {type(self).__name__} must be {self._ndim}-D {expected}, "
+                             f"got shape {x.shape}")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            if self.momentum is None:  # cumulative moving average, as in PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over ``(N, C)`` inputs (statistics per feature over the batch)."""
+    _ndim = 2
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over ``(N, C, H, W)`` inputs (statistics per channel over N, H, W)."""
+    _ndim = 4
+
+
+class ReLU(Module):
+    """$\\max(x, 0)$"""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    """$1 / (1 + e^{-x})$"""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """$\\tanh x$"""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim``: ``(N, C, H, W) -> (N, C*H*W)`` by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max over each ``kernel_size`` window (stride defaults to the kernel size)."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each ``kernel_size`` window (zero padding counted, as in PyTorch)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Dropout(Module):
+    """Zero elements with probability ``p`` in training, scaling the rest by ``1/(1-p)``; identity in eval.
+
+    Draws from ``qnn_lite.nn.init.default_generator()`` (seed it with
+    ``qnn_lite.nn.init.manual_seed``) unless a ``generator`` is given.
+    """
+
+    def __init__(self, p: float = 0.5, generator=None):
+        super().__init__()
+        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
