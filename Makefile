@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# Tests run JOBS workers side by side, so BLAS gets one thread each (and results repeat exactly).
+TEST_ENV := QNN_LITE_QUIET=1 MPLBACKEND=Agg OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: lab test test-fast bench exercises notebooks clean
 
@@ -19,11 +21,11 @@ lab: $(STAMP)
 
 # The whole suite: unit + property tests, nbval over the book, exercise checks.
 test: $(STAMP)
-	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadfile tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=300
+	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) --dist loadfile tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
 # Unit tests only, no notebooks.
 test-fast: $(STAMP)
-	QNN_LITE_QUIET=1 MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) tests
+	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) tests
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -5,7 +5,7 @@
 
 Each notebook runs in a fresh kernel from this environment, with the same
 environment the tests use (QNN_LITE_QUIET=1 silences progress bars,
-MPLBACKEND=Agg), so the committed outputs are what `make test` (nbval) sees.
+MPLBACKEND=Agg, one BLAS thread), so the committed outputs are what `make test` (nbval) sees.
 Prints each notebook's wall time: the book promises < 60 s per chapter.
 """
 from __future__ import annotations
@@ -35,6 +35,8 @@ def run(path: Path, timeout: int = 600) -> float:
 def main(argv: list[str]) -> int:
     os.environ.setdefault("QNN_LITE_QUIET", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as under `make test`
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
     paths = [Path(a) for a in argv] or sorted((ROOT / "book").glob("*.ipynb"))
     for p in paths:
         print(f"{p.name:55s} {run(p.resolve()):6.1f} s", flush=True)
