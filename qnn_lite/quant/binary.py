@@ -17,6 +17,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from .ste import ApproxSign, EDESign, SignClippedSTE, SignSTE, SwishSign, sign
+from ._checks import as_float
 
 __all__ = [
     "binarize", "xnor_alpha", "XnorBinarize", "xnor_binarize", "Standardize", "standardize",
@@ -26,17 +27,7 @@ __all__ = [
 
 # ----- checks and shared helpers ----------------------------------------------------------
 def _as_float(x, name: str = "w") -> np.ndarray:
-    x = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float32)
-    if x.size == 0:
-        raise ValueError(f"{name} must have at least one element, got shape {x.shape}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise ValueError(f"{name} must be finite (no NaN or inf), got {int(bad.sum())} non-finite value(s)")
-    return x
+    return as_float(x, name)
 
 
 def _t(x, name: str = "w") -> Tensor:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..autograd import Tensor
+from ._checks import as_float, check_int as _check_int
 
 __all__ = [
     "kmeans_quantize", "reconstruct", "inertia", "codebook_gradient", "finetune_codebook",
@@ -32,25 +33,7 @@ _INITS = ("linear", "density", "random", "kmeans++")
 
 # ----- checks -------------------------------------------------------------------------------
 def _as_float(x, name: str = "w") -> np.ndarray:
-    x = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float32)
-    if x.size == 0:
-        raise ValueError(f"{name} must have at least one element, got shape {x.shape}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise ValueError(f"{name} must be finite (no NaN or inf), got {int(bad.sum())} non-finite value(s)")
-    return x
-
-
-def _check_int(value, name: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int in {lo}..{hi}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in {lo}..{hi}, got {value}")
-    return int(value)
+    return as_float(x, name)
 
 
 def _channels(x: np.ndarray, axis) -> np.ndarray:

@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ._checks import as_float, check_int as _check_int
 
 __all__ = [
     "pot_levels", "pot_exponent_range", "round_exponent", "PotQuantize", "pot_quantize",
@@ -53,25 +54,7 @@ _SQRT2 = math.sqrt(2.0)  # float64; the comparison below is exact for float32 an
 
 # ----- checks -------------------------------------------------------------------------
 def _as_float(x, name: str = "x") -> np.ndarray:
-    x = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float32)
-    if x.size == 0:
-        raise ValueError(f"{name} must have at least one element, got shape {x.shape}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise ValueError(f"{name} must be finite (no NaN or inf), got {int(bad.sum())} non-finite value(s)")
-    return x
-
-
-def _check_int(value, name: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int in {lo}..{hi}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in {lo}..{hi}, got {value}")
-    return int(value)
+    return as_float(x, name)
 
 
 def _check_rounding(rounding) -> str:
