@@ -16,7 +16,15 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-CHAPTERS = {"01": "ch01", "02": "ch02", "03": "ch03"}
+def _discover() -> dict:
+    """{"01": "ch01", ...}: one entry per `exercises/checks/chNN.py` module."""
+    import pkgutil
+    from . import checks
+    return {m.name[2:]: m.name for m in pkgutil.iter_modules(checks.__path__)
+            if m.name.startswith("ch") and m.name[2:].isdigit()}
+
+
+CHAPTERS = _discover()
 _EXERCISES: dict[str, "Exercise"] = {}
 
 
