@@ -1,0 +1,6 @@
+"""Bitwise and integer kernels in numba: packing, XNOR-popcount GEMM / conv, bit-serial GEMM, int8 GEMM."""
+from .bitpack import (num_words, pack_rows, pack_cols, unpack_rows, unpack_cols,  # noqa: F401
+                      pack_bitplanes_rows, pack_bitplanes_cols)
+from .bgemm import binary_matmul, binary_linear, binary_conv2d  # noqa: F401
+from .bitserial import bit_serial_matmul, plane_weights  # noqa: F401
+from .intgemm import int8_matmul  # noqa: F401
