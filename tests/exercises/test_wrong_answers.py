@@ -206,8 +206,8 @@ def test_wrong_answer_fails_with_its_hint(exercise, fn, hint):
     assert any(hint in h for h in hints), hints
 
 
-def test_every_exercise_has_a_wrong_answer_test():
-    ids = {ex.id for ch in CHAPTERS for ex in chapter_exercises(ch)}
+def test_every_exercise_has_a_wrong_answer_test():  # chapters 04-07: test_wrong_answers_ch04_07.py
+    ids = {ex.id for ch in ("01", "02", "03") for ex in chapter_exercises(ch)}
     assert ids == {e for e, _, _ in WRONG}
 
 
