@@ -1,4 +1,4 @@
-"""qnn_lite.formats: format constants vs np.finfo and the exercise formulas, rounding (hand cases,
+"""qnn_lite.formats and qnn_lite.format_values: format constants vs np.finfo and the exercise formulas, rounding (hand cases,
 PyTorch 2.13 golden casts, properties), bit decoding, value counting, sizes."""
 from pathlib import Path
 
@@ -8,9 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from exercises.checks.ch01 import float_format_ref, model_size_bytes_ref, round_to_bits_ref
 from qnn_lite import nn
-from qnn_lite.formats import (FORMATS, count_values, decode_bits, format_table, get_format, int_format,
-                              model_size_bytes, representable_values, round_minifloat, round_to_format,
-                              round_weights, spacing)
+from qnn_lite.format_values import count_values, representable_values, round_weights, spacing
+from qnn_lite.formats import (FORMATS, decode_bits, format_table, get_format, int_format, model_size_bytes,
+                              round_minifloat, round_to_format)
 
 GOLDEN = Path(__file__).parent / "data" / "torch_golden_formats.npz"
 FLOATS = ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2")

@@ -246,6 +246,7 @@ class SystolicArray:
                 out[m0:m0 + mm, n0:n0 + nn] = acc[:mm, :nn]
                 self._stats["c_writes"] += mm * nn
         return out
+
     def _report(self, M, K, N):
         fr, fc = fold_counts(M, K, N, self.rows, self.cols, self.dataflow)
         T = scalesim_mapping(M, K, N, self.dataflow)[2]

@@ -4,8 +4,6 @@
 * :func:`observer_ranges` — run every observer over one tensor; clip range, ``(s, z)`` and the
   fake-quant MSE each choice gives.
 * :func:`plot_observer_ranges` — those ranges drawn over the tensor's histogram (log counts).
-* :func:`activation_samples` — the float activations at every activation quantizer of a model,
-  as ``prepare`` would place the quantizers (what the observers see during calibration).
 * :func:`calibration_widget` — observer, activation bits, calibration set and layer → the chosen
   range over that layer's histogram, its scale / zero point, and the PTQ accuracy. Everything is
   computed when the widget is built, so moving a control only redraws. Drive it without a browser::
@@ -16,10 +14,12 @@
 
 Figures are ``matplotlib.figure.Figure`` objects not registered with pyplot, so a notebook
 shows each once (the cell's value) and nothing leaks between cells.
+
+The activations the widget shows are recorded by :mod:`qnn_lite.quant.record`
+(``activation_samples``: what the observers see during calibration).
 """
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -28,12 +28,13 @@ from matplotlib.figure import Figure
 from ..quant.fake_quant import FakeQuantize, QConfig, default_qconfig
 from ..quant.histogram import HistogramObserver
 from ..quant.observers import MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver, PercentileObserver
-from ..quant.ptq import calibrate, convert, fuse_modules, prepare
+from ..quant.ptq import fuse_modules
+from ..quant.record import activation_quantizers, ptq_from_samples, record_activations
+from ..quant.record import activation_samples  # noqa: F401  re-exported: chapter 04 imports it from here
 from ..quant.uniform import calc_qparams, fake_quantize
 from ..train import evaluate
 
-__all__ = ["OBSERVERS", "observer_ranges", "plot_observer_ranges", "activation_samples",
-           "CalibrationWidget", "calibration_widget"]
+__all__ = ["OBSERVERS", "observer_ranges", "plot_observer_ranges", "CalibrationWidget", "calibration_widget"]
 
 OBSERVERS = OrderedDict([
     ("min-max", (MinMaxObserver, {})),
@@ -143,15 +144,6 @@ def plot_observer_ranges(x, rows, ax=None, title: str | None = None, bins: int =
     return ax
 
 
-def _activation_quantizers(model):
-    """``OrderedDict`` name -> activation ``FakeQuantize`` of a prepared / converted model, forward order."""
-    out = OrderedDict()
-    for name, m in model.named_modules():
-        if isinstance(m, FakeQuantize) and not name.endswith("weight_fake_quant"):
-            out[name.rsplit(".", 1)[0] if name.endswith((".fake_quant", ".output_fake_quant")) else name] = m
-    return out
-
-
 def _layer_labels(model, names) -> dict:
     """Readable names for the activation quantizers: ``"input"``, ``"2: after ReLU"``, ``"9: Linear output"``."""
     mods = dict(fuse_modules(model).named_modules())
@@ -164,46 +156,6 @@ def _layer_labels(model, names) -> dict:
         else:
             out[n] = f"{n}: {type(mods.get(n)).__name__} output"
     return out
-
-
-def _batch_activations(model, batches, fuse: bool = True) -> list:
-    """Per batch, ``OrderedDict`` name -> flat float32 activations at each activation quantizer."""
-    fused = fuse_modules(model) if fuse else copy.deepcopy(model)
-    act = FakeQuantize.with_args(observer=PercentileObserver, percentile=100)  # keeps every value it sees
-    prepared = prepare(fused, QConfig(weight=None, activation=act))
-    fqs = _activation_quantizers(prepared)
-    out = []
-    for X in batches:
-        for fq in fqs.values():
-            fq.observer.reset()
-        calibrate(prepared, [X])
-        out.append(OrderedDict((n, fq.observer.samples.copy()) for n, fq in fqs.items()))
-    if not out:
-        raise ValueError("batches must hold at least one batch, got none")
-    return out
-
-
-def activation_samples(model, batches, fuse: bool = True) -> "OrderedDict[str, np.ndarray]":
-    """The float activations each activation quantizer of ``prepare(model, ...)`` would observe.
-
-    ``batches``: an iterable of input arrays / Tensors (or ``(X, y)`` pairs). Returns name ->
-    flat float32 array, in forward order; names are the quantizer's layer (``"quant_in"``, the
-    ReLU after a conv, a last Linear). While calibrating, fake quant is off, so these are the
-    float model's activations (BatchNorm folded when ``fuse``).
-    """
-    per_batch = _batch_activations(model, batches, fuse)
-    return OrderedDict((n, np.concatenate([b[n] for b in per_batch])) for n in per_batch[0])
-
-
-def _ptq_from_samples(model, qconfig, per_batch):
-    """``ptq(model, qconfig, batches)`` without the calibration forwards: the observers are fed the
-    recorded float activations batch by batch (what ``calibrate`` shows them, fake quant being off)."""
-    prepared = prepare(fuse_modules(model), qconfig)
-    fqs = _activation_quantizers(prepared)
-    for batch in per_batch:
-        for n, fq in fqs.items():
-            fq(batch[n])
-    return convert(prepared, inplace=True)
 
 
 class CalibrationWidget:
@@ -249,7 +201,7 @@ class CalibrationWidget:
         self.float_accuracy = evaluate(model, test_loader)
         self.calibration_sets = {k: np.asarray(getattr(v, "data", v), np.float32) for k, v in calibration_sets.items()}
         # ----- precompute: activations and histograms per (set, layer), PTQ per (set, observer, bits)
-        per_batch = {c: _batch_activations(model, [X[i:i + batch_size] for i in range(0, len(X), batch_size)])
+        per_batch = {c: record_activations(model, [X[i:i + batch_size] for i in range(0, len(X), batch_size)])
                      for c, X in self.calibration_sets.items()}
         self.samples = {c: OrderedDict((n, np.concatenate([b[n] for b in pb])) for n in pb[0])
                         for c, pb in per_batch.items()}
@@ -286,9 +238,9 @@ class CalibrationWidget:
     def _run(model, test_loader, per_batch, weight, name, bits) -> dict:
         """PTQ with ``name``'s observer at ``bits``: test accuracy and every activation quantizer's range."""
         act = FakeQuantize.with_args(observer=_MEMO[name], bits=bits, signed=False, **OBSERVERS[name][1])
-        qm = _ptq_from_samples(model, QConfig(weight=weight, activation=act), per_batch)
+        qm = ptq_from_samples(model, QConfig(weight=weight, activation=act), per_batch)
         ranges = OrderedDict()
-        for n, fq in _activation_quantizers(qm).items():
+        for n, fq in activation_quantizers(qm).items():
             lo, hi = fq.observer.clip_range()
             s, z = float(fq.scale), int(fq.zero_point)
             ranges[n] = {"clip_range": (float(lo), float(hi)), "scale": s, "zero_point": z,

@@ -21,7 +21,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..formats import count_values, decode_bits, get_format, representable_values, round_to_format, spacing
+from ..format_values import count_values, representable_values, spacing
+from ..formats import decode_bits, get_format, round_to_format
 from ..quant.metrics import mse, sqnr_db
 from ..quant.uniform import calc_qparams, qrange
 

@@ -6,8 +6,8 @@ from qnn_lite.autograd.tensor import Tensor, no_grad
 from qnn_lite.data import load_digits
 from qnn_lite.models import digits_cnn, digits_loaders, train_digits_model
 from qnn_lite.quant import fuse_modules
-from qnn_lite.viz.calibration import (OBSERVERS, activation_samples, calibration_widget, observer_ranges,
-                                      plot_observer_ranges)
+from qnn_lite.quant.record import activation_samples
+from qnn_lite.viz.calibration import OBSERVERS, calibration_widget, observer_ranges, plot_observer_ranges
 
 CLIPPERS = ("percentile 99.99", "MSE", "histogram")
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from qnn_lite.hw import BitFusionArray, SystolicArray, estimate_cycles, products_per_cycle
-from qnn_lite.viz.systolic import (bitbrick_terms, cycle_agreement, dataflow_widget, energy_by_precision,
-                                   integer_layer_on, plot_bitbrick_decomposition, plot_energy_bars,
+from qnn_lite.viz.bitfusion import bitbrick_terms, plot_bitbrick_decomposition, throughput_table
+from qnn_lite.viz.hardware import (cycle_agreement, energy_by_precision, integer_layer_on, plot_energy_bars,
                                    plot_roofline, plot_utilization_vs_array_size, roofline_table,
-                                   throughput_table, utilization_vs_array_size)
+                                   utilization_vs_array_size)
+from qnn_lite.viz.systolic import dataflow_widget
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "scalesim_cycles.json")
 DATAFLOWS = ["ws", "os", "is"]

@@ -1,0 +1,271 @@
+"""Chapter 10's hardware figures and tables: cycle counts, utilisation, roofline, energy.
+
+* :func:`cycle_agreement` — stepping simulator vs closed form vs SCALE-Sim v3 golden cycles.
+* :func:`utilization_vs_array_size` / :func:`plot_utilization_vs_array_size`.
+* :func:`roofline_table` / :func:`plot_roofline` — layers on the T4 and Zynq-7020 rooflines.
+* :func:`energy_by_precision` / :func:`plot_energy_bars` — Horowitz (2014) energy of one layer.
+* :func:`integer_layer_on` — one integer layer of ``convert_to_integer``'s model with its
+  GEMM run on a ``SystolicArray`` or a ``BitFusionArray`` (gemmlowp's zero-point expansion).
+
+The dataflow widget is :mod:`qnn_lite.viz.systolic`; the bit-brick figures are
+:mod:`qnn_lite.viz.bitfusion`. Figures are ``matplotlib.figure.Figure`` objects not registered
+with pyplot, so a notebook shows each exactly once (the cell's value).
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ..hw import (DEVICES, BitFusionArray, SystolicArray, attainable, conv2d_intensity, estimate_cycles,
+                  gemm_intensity, layer_energy, mult_energy, add_energy, roofline_points)
+from ..hw.estimate import DATAFLOWS, conv_gemm_shape
+from ..hw.roofline import get_device
+from ..hw.systolic import im2col
+
+__all__ = ["cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
+           "roofline_table", "plot_roofline", "energy_by_precision", "plot_energy_bars", "integer_layer_on"]
+
+_DF_COLORS = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
+
+
+def _pos_int(name, v, lo=1, hi=None):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi):
+        allowed = f"an int >= {lo}" if hi is None else f"an int in {lo}..{hi}"
+        raise ValueError(f"{name} must be {allowed}, got {v!r}")
+    return int(v)
+
+
+# ----------------------------------------------------------------- cycle-count agreement
+def cycle_agreement(cases, seed: int = 0) -> list[dict]:
+    """For each SCALE-Sim golden case: stepping-simulator cycles, closed form, SCALE-Sim "Total Cycles".
+
+    ``cases``: dicts with ``H, W, R, S, C, F, stride, rows, cols, dataflow, total_cycles`` (the
+    ``cases`` of ``tests/data/scalesim_cycles.json``). The layer runs on random int8 data with
+    ``SystolicArray.run_conv2d`` (a GEMM is a 1x1 conv on a 1 x M image); the product is
+    checked against numpy. Row keys: ``layer, M, K, N, rows, cols, dataflow, simulated,
+    closed_form, scalesim, agree`` (``simulated == closed_form == scalesim + 1``).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in cases:
+        x = rng.integers(-128, 128, (c["C"], c["H"], c["W"]))
+        w = rng.integers(-128, 128, (c["F"], c["C"], c["R"], c["S"]))
+        M, K, N = conv_gemm_shape(c["H"], c["W"], c["C"], c["F"], c["R"], c["S"], c["stride"])
+        arr = SystolicArray(c["rows"], c["cols"], c["dataflow"])
+        y, rep = arr.run_conv2d(x, w, c["stride"])
+        A, B, _ = im2col(x, w, c["stride"])
+        if not np.array_equal(y.transpose(1, 2, 0).reshape(-1, N), A @ B):
+            raise RuntimeError(f"systolic product differs from numpy for {c}")
+        est = estimate_cycles(M, K, N, c["rows"], c["cols"], c["dataflow"])
+        out.append({"layer": c.get("layer", ""), "M": M, "K": K, "N": N, "rows": c["rows"], "cols": c["cols"],
+                    "dataflow": c["dataflow"], "simulated": rep.cycles, "closed_form": est,
+                    "scalesim": int(c["total_cycles"]),
+                    "agree": rep.cycles == est == int(c["total_cycles"]) + 1})
+    return out
+
+
+# ------------------------------------------------------------- utilisation vs array size
+def utilization_vs_array_size(M: int, K: int, N: int, sizes=(8, 16, 32, 64, 128),
+                              dataflows=DATAFLOWS) -> dict:
+    """``{dataflow: array}`` of overall utilisation ``M*K*N / (size^2 * cycles)`` on square arrays.
+
+    Cycles from ``estimate_cycles`` (equal to the stepping simulator's, see :func:`cycle_agreement`).
+    """
+    sizes = [_pos_int("sizes[i]", s) for s in sizes]
+    return {df: np.array([M * K * N / (s * s * estimate_cycles(M, K, N, s, s, df)) for s in sizes])
+            for df in dataflows}
+
+
+def plot_utilization_vs_array_size(layers: dict, sizes=(8, 16, 32, 64, 128), dataflows=DATAFLOWS,
+                                   figsize=(9, 3)) -> Figure:
+    """One panel per layer ``{name: (M, K, N)}``: utilisation (%) vs array side, a line per dataflow."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(layers), sharey=True))
+    for ax, (name, (M, K, N)) in zip(axes, layers.items()):
+        util = utilization_vs_array_size(M, K, N, sizes, dataflows)
+        for df in dataflows:
+            ax.plot(sizes, 100 * util[df], "o-", color=_DF_COLORS[df], label=df.upper())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [f"{s}×{s}" for s in sizes], fontsize=7)
+        ax.set_xlabel("array size")
+        ax.set_title(f"{name}: M={M}, K={K}, N={N}", fontsize=9)
+    axes[0].set_ylabel("utilisation (%)")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+# ------------------------------------------------------------------------------ roofline
+PRECISIONS = {32: "fp32", 8: "int8", 4: "int4", 1: "binary"}
+
+
+def roofline_table(layers: dict, devices=("Tesla T4", "Zynq-7020"), bits=(32, 8, 4, 1)) -> list[dict]:
+    """Each layer at each bit-width on each device: intensity, attainable ops/s, the bound.
+
+    ``layers``: ``{name: ("gemm", M, K, N)}`` or ``{name: ("conv", C_in, H, W, C_out, R, S, padding,
+    batch)}``. Activations, weights and outputs all use ``bits`` (the output is the next layer's
+    input); the device's peak for that precision is ``PRECISIONS[bits]``.
+    Keys: ``layer, bits, device, intensity (ops/byte), attainable (ops/s), peak, bound``.
+    """
+    rows = []
+    for name, spec in layers.items():
+        for b in bits:
+            if b not in PRECISIONS:
+                raise ValueError(f"bits must be among {sorted(PRECISIONS)}, got {b!r}")
+            if spec[0] == "gemm":
+                I = gemm_intensity(*spec[1:], a_bits=b, w_bits=b, out_bits=b)
+            elif spec[0] == "conv":
+                C_in, H, W, C_out, R, S, pad, batch = spec[1:]
+                I = conv2d_intensity(C_in, H, W, C_out, R, S, padding=pad, batch=batch,
+                                     a_bits=b, w_bits=b, out_bits=b)
+            else:
+                raise ValueError(f"layers[{name!r}] must start with 'gemm' or 'conv', got {spec[0]!r}")
+            for dev in devices:
+                d = get_device(dev)
+                peak = d.peak[PRECISIONS[b]]
+                att = float(attainable(I, peak, d.bandwidth))
+                rows.append({"layer": name, "bits": b, "device": d.name, "intensity": I, "attainable": att,
+                             "peak": peak, "bound": "compute" if att >= peak else "memory"})
+    return rows
+
+
+def plot_roofline(rows: list[dict], figsize=(10, 3.6)) -> Figure:
+    """One log-log panel per device: a roof per precision and a point per (layer, bits) of ``rows``."""
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    layer_names = list(dict.fromkeys(r["layer"] for r in rows))
+    bits = list(dict.fromkeys(r["bits"] for r in rows))
+    markers = dict(zip(layer_names, "osD^vP*X"))
+    colors = dict(zip(bits, ["tab:gray", "tab:blue", "tab:green", "tab:red", "tab:purple"]))
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(devices)))
+    self_points = {}
+    for ax, dev in zip(axes, devices):
+        d = DEVICES[dev]
+        pts = [r for r in rows if r["device"] == dev]
+        lo = min(r["intensity"] for r in pts) / 3
+        hi = max(max(r["intensity"] for r in pts), max(d.peak[PRECISIONS[b]] for b in bits) / d.bandwidth) * 3
+        grid = np.logspace(np.log10(lo), np.log10(hi), 200)
+        for b in bits:
+            I, perf = roofline_points(d, PRECISIONS[b], grid)
+            ax.loglog(I, perf / 1e9, color=colors[b], lw=1.2, label=f"{PRECISIONS[b]} roof")
+        self_points[dev] = []
+        for r in pts:
+            ln, = ax.loglog(r["intensity"], r["attainable"] / 1e9, markers[r["layer"]], color=colors[r["bits"]],
+                            ms=7, mec="k", mew=0.5, ls="none")
+            self_points[dev].append(ln)
+        ax.set_xlabel("arithmetic intensity (ops / byte)")
+        ax.set_ylabel("attainable (GOPS)")
+        ax.set_title(dev, fontsize=10)
+    axes[0].legend(fontsize=7, loc="upper left")
+    handles = [Line2D([], [], marker=markers[n], color="w", mec="k", ls="none", label=n) for n in layer_names]
+    axes[-1].legend(handles=handles, fontsize=7, loc="lower right", title="layers", title_fontsize=7)
+    fig.points = self_points      # {device: [Line2D per point]} for tests
+    return fig
+
+
+# -------------------------------------------------------------------------------- energy
+def energy_by_precision(macs: int, a_elems: int, w_elems: int, out_elems: int,
+                        formats=("fp32", "fp16", "int8", "int4", "int2", "int1"),
+                        sram_reads_per_mac: float = 1.0, sram_kb: int = 32) -> dict:
+    """``{format: LayerEnergy}`` of one layer (``qnn_lite.hw.layer_energy``, Horowitz 2014, 45 nm).
+
+    ``fpB``: operands and accumulator in fpB. ``intB``: B-bit operands, int32 accumulator.
+    """
+    out = {}
+    for f in formats:
+        if f.startswith("fp"):
+            b = int(f[2:])
+            out[f] = layer_energy(macs, a_elems, w_elems, out_elems, b, b, b, kind="fp", sram_kb=sram_kb,
+                                  sram_reads_per_mac=sram_reads_per_mac)
+        elif f.startswith("int"):
+            b = int(f[3:])
+            out[f] = layer_energy(macs, a_elems, w_elems, out_elems, b, b, 32, kind="int", sram_kb=sram_kb,
+                                  sram_reads_per_mac=sram_reads_per_mac)
+        else:
+            raise ValueError(f"formats must be names like 'fp32' or 'int4', got {f!r}")
+    return out
+
+
+def _mac_energy(fmt: str) -> float:
+    if fmt.startswith("fp"):
+        b = int(fmt[2:])
+        return mult_energy(b, b, kind="fp") + add_energy(b, kind="fp")
+    b = int(fmt[3:])
+    return mult_energy(b, b) + add_energy(32)
+
+
+def plot_energy_bars(energies: dict, figsize=(9.5, 3.2)) -> Figure:
+    """Left: pJ per MAC (multiply + accumulate) per format. Right: the layer's energy stacked as
+    compute / SRAM / DRAM per format (``energies`` from :func:`energy_by_precision`), in nJ."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    names = list(energies)
+    x = np.arange(len(names))
+    per_mac = [_mac_energy(n) for n in names]
+    ax1.bar(x, per_mac, color="tab:purple")
+    for xi, v in zip(x, per_mac):
+        ax1.text(xi, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+    ax1.set_yscale("log")
+    ax1.set_xticks(x, names)
+    ax1.set_ylabel("pJ per MAC")
+    ax1.set_title("one multiply-accumulate", fontsize=10)
+    bottom = np.zeros(len(names))
+    for part, color in (("compute", "tab:purple"), ("sram", "tab:cyan"), ("dram", "tab:brown")):
+        vals = np.array([getattr(energies[n], part) for n in names]) / 1e3
+        ax2.bar(x, vals, bottom=bottom, color=color, label=part.upper() if part != "compute" else "compute")
+        bottom += vals
+    for xi, tot in zip(x, bottom):
+        ax2.text(xi, tot, f"{tot:.1f}", ha="center", va="bottom", fontsize=7)
+    ax2.set_xticks(x, names)
+    ax2.set_ylabel("nJ for the layer")
+    ax2.set_title("the whole layer", fontsize=10)
+    ax2.legend(fontsize=8)
+    return fig
+
+
+# ------------------------------------------------------- integer layers on the hardware
+def integer_layer_on(layer, q, hw) -> dict:
+    """Run an ``IntegerLinear`` / ``IntegerConv2d`` (``convert_to_integer``) with its GEMM on ``hw``.
+
+    ``hw``: a ``SystolicArray`` or a ``BitFusionArray``. The array multiplies the *raw* input codes
+    (uint8 or int8, no subtraction, gemmlowp's form) by the int8 weights ``w_q - z_w``; the zero
+    point enters afterwards as a per-channel constant:
+    ``acc = q_x @ W - z_x * sum_k W + q_b`` (int32), then ``requantize(acc, M0, shift, ...)``.
+    A conv's padding is the code of the real 0 (``z_x``), so padded windows add ``z_x * w``
+    and the correction removes it again. Returns ``{"acc", "out", "report"}``; ``out`` equals
+    ``layer(q)`` and ``acc`` is laid out like it (``(M, O)`` or ``(B, O, OH, OW)``).
+    """
+    from ..quant.integer import IntegerConv2d, IntegerLinear
+    from ..quant.requant import requantize
+
+    if not isinstance(hw, (SystolicArray, BitFusionArray)):
+        raise TypeError(f"hw must be a SystolicArray or a BitFusionArray, got {type(hw).__name__}")
+    q = np.asarray(q)
+    z_x = layer.in_qp.zero_point
+    W = (layer.w_q.astype(np.int64) - layer.w_z[:, None]).T          # (K, O), int8 constants
+    a_signed = layer.in_qp.qmin < 0
+    if isinstance(layer, IntegerLinear):
+        if isinstance(hw, SystolicArray):
+            raw, report = hw.run_gemm(q.astype(np.int64), W)
+        else:
+            raw, report = hw.gemm(q, W, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
+        acc = raw - z_x * W.sum(axis=0) + layer.bias_q
+        out = requantize(acc, layer.M0, layer.shift, layer.out_qp.zero_point, layer.qmin, layer.out_qp.qmax)
+        return {"acc": acc, "out": out, "report": report}
+    if not isinstance(layer, IntegerConv2d):
+        raise TypeError(f"layer must be an IntegerLinear or IntegerConv2d, got {type(layer).__name__}")
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    if sh != sw:
+        raise ValueError(f"layer.stride must be square for the systolic lowering, got {layer.stride}")
+    x = np.pad(q.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=z_x)
+    w4 = W.T.reshape(-1, q.shape[1], kh, kw)                          # (O, C, KH, KW)
+    OH, OW = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    if isinstance(hw, SystolicArray):
+        raw, report = hw.run_conv2d(x, w4, sh)
+        raw = raw[:, :, :OH, :OW]          # SCALE-Sim's ceil() may add a partial window: drop it
+    else:
+        raw, report = hw.conv2d(x, w4, sh, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
+    acc = raw - (z_x * W.sum(axis=0) - layer.bias_q)[None, :, None, None]
+    out = requantize(acc.transpose(0, 2, 3, 1), layer.M0, layer.shift, layer.out_qp.zero_point,
+                     layer.qmin, layer.out_qp.qmax).transpose(0, 3, 1, 2)
+    return {"acc": acc, "out": np.ascontiguousarray(out), "report": report}
