@@ -38,7 +38,7 @@ def test_formats_still_rejects_unknown_names():
 
     with pytest.raises(AttributeError, match="no_such_name"):
         formats.no_such_name  # noqa: B018
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError, match="representable_values_typo"):
         exec("from qnn_lite.formats import representable_values_typo", {})
 
 

@@ -64,7 +64,7 @@ def test_no_grad_records_nothing_and_restores():
     assert not y.requires_grad and y.is_leaf
     with pytest.raises(RuntimeError, match="does not require grad"):
         y.backward()
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
         with no_grad():
             1 / 0
     assert is_grad_enabled()
@@ -184,8 +184,15 @@ def test_python_scalars_keep_float32():
 
 def test_ndarray_on_the_left_calls_tensor_ops():
     x = leaf([1.0, 2.0])
-    for y in (np.ones(2, np.float32) + x, np.float32(3.0) * x, np.ones(2, np.float32) @ x):
+    cases = ((np.ones(2, np.float32) + x, [2.0, 3.0], [1.0, 1.0]),
+             (np.float32(3.0) * x, [3.0, 6.0], [3.0, 3.0]),
+             (np.ones(2, np.float32) @ x, 3.0, [1.0, 1.0]))
+    for y, value, grad in cases:
         assert isinstance(y, Tensor) and y.requires_grad
+        np.testing.assert_array_equal(y.data, value)
+        x.grad = None
+        y.sum().backward()  # the graph reaches x: the Tensor op ran, not numpy's
+        np.testing.assert_array_equal(x.grad, grad)
 
 
 def test_function_needs_input_grad_and_none_grads():
@@ -207,6 +214,19 @@ def test_function_needs_input_grad_and_none_grads():
     Scale.apply(x, 3.0).sum().backward()
     assert seen["needs"] == (True, False)
     np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+@pytest.mark.parametrize("batch", [(), (3,)])
+def test_matmul_grad_reaches_whichever_operand_needs_it(batch):
+    # C = A B: dA = G B^T, dB = A^T G (batch summed); with G = ones, hand-checkable column / row sums
+    A = np.arange(1, 1 + np.prod(batch + (2, 3)), dtype=np.float32).reshape(batch + (2, 3))
+    B = np.array([[1.0, -1.0], [2.0, 0.0], [0.5, 3.0]], np.float32)
+    b = leaf(B)
+    (Tensor(A) @ b).sum().backward()              # only the right operand is a leaf
+    np.testing.assert_array_equal(b.grad, A.reshape(-1, 3).sum(0)[:, None] * np.ones((1, 2)))
+    a = leaf(A)
+    (a @ Tensor(B)).sum().backward()              # only the left operand is a leaf
+    np.testing.assert_array_equal(a.grad, np.broadcast_to(B.sum(1), A.shape))
 
 
 def test_backward_returning_wrong_count_is_an_error():

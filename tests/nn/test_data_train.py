@@ -67,6 +67,19 @@ def test_dataloader_shuffle_new_order_each_epoch_and_seeded():
     np.testing.assert_array_equal(next(iter(again))[1], e1[1])    # reproducible
 
 
+def test_dataloader_shuffled_batches_cover_the_epoch_once_and_stay_paired():
+    X, y = np.arange(10, dtype=np.float32).reshape(10, 1), np.arange(10)
+    dl = DataLoader(X, y, batch_size=3, shuffle=True, seed=0)
+    epochs = [list(dl) for _ in range(2)]
+    for batches in epochs:
+        assert [len(b[1]) for b in batches] == [3, 3, 3, 1]
+        for Xb, yb in batches:
+            np.testing.assert_array_equal(Xb.data[:, 0], yb)       # X and y picked by the same indices
+        assert sorted(np.concatenate([b[1] for b in batches])) == list(range(10))  # each sample once
+    orders = [np.concatenate([b[1] for b in batches]) for batches in epochs]
+    assert not np.array_equal(orders[0], np.arange(10)) and not np.array_equal(orders[0], orders[1])
+
+
 def test_dataloader_bad_arguments():
     with pytest.raises(ValueError, match="same length, got 3 and 2"):
         DataLoader(np.zeros((3, 1)), np.zeros(2))
@@ -103,6 +116,45 @@ def test_fit_history_and_quiet_progress(capsys, monkeypatch, one_blas_thread):
     assert "fit" not in err                                            # no progress bar when quiet
     with pytest.raises(ValueError, match="epochs must be a non-negative int"):
         fit(model, DataLoader(X, y), nn.CrossEntropyLoss(), opt, -1)
+
+
+def _tiny_linear():
+    model = nn.Linear(1, 2)
+    model.weight.data[...] = np.array([[1.0], [-1.0]], np.float32)
+    model.bias.data[...] = np.array([-2.5, 2.5], np.float32)
+    return model
+
+
+TINY_X, TINY_Y = np.arange(5, dtype=np.float32).reshape(5, 1), np.array([1, 1, 0, 0, 0])
+
+
+def test_fit_history_is_the_sample_weighted_epoch_mean(monkeypatch):
+    # lr = 0: the model never moves, so the history is the loss / accuracy of fixed logits, by hand.
+    # Batches of 2, 2, 1: the plain mean of the three batch means is not the epoch mean.
+    monkeypatch.setenv("QNN_LITE_QUIET", "1")
+    z = np.hstack([TINY_X - 2.5, 2.5 - TINY_X]).astype(np.float64)   # logits (5, 2): class 1 for x < 2.5
+    per_sample = np.log(np.exp(z).sum(1)) - z[np.arange(5), TINY_Y]
+    batch_means = [per_sample[0:2].mean(), per_sample[2:4].mean(), per_sample[4]]
+    assert abs(np.mean(batch_means) - per_sample.mean()) > 0.04
+    model = _tiny_linear()
+    h = fit(model, DataLoader(TINY_X, TINY_Y, 2), nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.0), 2)
+    assert h["train_loss"] == pytest.approx([per_sample.mean()] * 2, rel=1e-6)
+    assert h["train_acc"] == [4 / 5, 4 / 5]                           # predictions 1, 1, 1, 0, 0
+
+
+def test_fit_takes_one_fresh_gradient_step_per_batch(monkeypatch):
+    # the textbook loop: zero_grad, backward, step for each batch; fit must land on the same weights
+    monkeypatch.setenv("QNN_LITE_QUIET", "1")
+    model, ref = _tiny_linear(), _tiny_linear()
+    fit(model, DataLoader(TINY_X, TINY_Y, 2), nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.5), 1)
+    opt, loss_fn = SGD(ref.parameters(), lr=0.5), nn.CrossEntropyLoss()
+    for i in (0, 2, 4):
+        opt.zero_grad()
+        loss_fn(ref(Tensor(TINY_X[i:i + 2])), TINY_Y[i:i + 2]).backward()
+        opt.step()
+    np.testing.assert_allclose(model.weight.data, ref.weight.data, rtol=1e-6)
+    np.testing.assert_allclose(model.bias.data, ref.bias.data, rtol=1e-6)
+    assert not np.allclose(model.weight.data, _tiny_linear().weight.data)  # it did move
 
 
 def test_fit_shows_progress_bar_when_not_quiet(capsys, monkeypatch):

@@ -118,10 +118,20 @@ def test_libra_pb_backward_is_ste_times_scale_then_standardize():
 
 
 def test_libra_pb_with_ede_estimator():
-    w = Tensor(np.float32([[0.1, -0.4, 2.0, 0.3]]), requires_grad=True)
-    y = libra_pb(w, estimator="ede", t=1.0, k=1.0)
-    y.backward(np.ones((1, 4), np.float32))
-    assert np.isfinite(w.grad).all() and np.any(w.grad != 0)
+    # the sign's backward is EDE's k t (1 - tanh^2(t w_hat)), not the identity: then the scale and
+    # the standardization's exact gradient, as in the identity-STE test above
+    w_np = np.array([[0.1, -0.4, 2.0, 0.3]])
+    t, k = 2.0, 1.5
+    w = Tensor(w_np, requires_grad=True, dtype=np.float64)
+    libra_pb(w, estimator="ede", t=t, k=k).backward(np.ones((1, 4)))
+    w_hat = standardize(w_np).data
+    ede = k * t * (1 - np.tanh(t * w_hat) ** 2)
+    ref = Tensor(w_np, requires_grad=True, dtype=np.float64)
+    standardize(ref).backward(ede * libra_pb_scale(w_hat)[:, None])
+    np.testing.assert_allclose(w.grad, ref.grad, rtol=1e-6)  # the EDE slope is computed in float32
+    identity = Tensor(w_np, requires_grad=True, dtype=np.float64)
+    libra_pb(identity).backward(np.ones((1, 4)))
+    assert np.abs(w.grad - identity.grad).max() > 0.1  # the estimator matters
 
 
 @settings(max_examples=40, deadline=None)

@@ -61,6 +61,13 @@ def test_empty_cluster_keeps_its_centroid():
     np.testing.assert_array_equal(idx, [0, 0, 2, 2])
 
 
+def test_midpoint_tie_goes_to_the_lower_centroid():
+    # linear init [0, 2]: 1.0 lies exactly on the midpoint and joins the lower cluster (documented rule)
+    codebook, idx = kmeans_quantize(np.array([0.0, 1.0, 2.0]), 2)
+    np.testing.assert_array_equal(codebook, [0.5, 2.0])
+    np.testing.assert_array_equal(idx, [0, 0, 1])
+
+
 def test_inits_are_seeded_and_lloyd_never_increases_inertia():
     w = np.random.default_rng(4).standard_normal(500).astype(np.float32)
     for init in ("linear", "density", "random", "kmeans++"):

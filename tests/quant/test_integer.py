@@ -63,6 +63,7 @@ def round_half_away(fr: Fraction) -> int:
     (0.0, (0, 0)),
     (1 - 2 ** -40, (2 ** 30, 1)),         # q_fixed rounds to 2^31: halve it and bump the shift
     (2.0 ** -40, (0, 0)),                 # shift < -31 underflows to zero, as TFLite
+    (2.0 ** 29, (2 ** 30, 30)),           # the largest shift that fits
 ])
 def test_quantize_multiplier_hand_cases(m, expected):
     assert quantize_multiplier(m) == expected
@@ -82,6 +83,13 @@ def test_quantize_multiplier_sweep_relative_error():
 def test_quantize_multiplier_rejects(bad):
     with pytest.raises(ValueError, match="real_multiplier"):
         quantize_multiplier(bad)
+
+
+@pytest.mark.parametrize("m", [2.0 ** 30, 2.0 ** 30 - 2.0 ** -20, 3.0 * 2 ** 30])
+def test_quantize_multiplier_rejects_a_shift_past_30(m):
+    # 2^30 - 2^-20 rounds M0 up to 2^31, which halves it and bumps the shift to 31
+    with pytest.raises(ValueError, match=r"real_multiplier must be < 2\*\*30"):
+        quantize_multiplier(m)
 
 
 # ----- gemmlowp primitives vs the references ------------------------------------------------------

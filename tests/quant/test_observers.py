@@ -257,4 +257,6 @@ def test_warning_is_silent_after_data():
     ob(np.array([1.0], f32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ob.calculate_qparams()
+        s, z = ob.calculate_qparams()
+    # the range [0, 1] (zero included), not the no-data default (1.0, 0): s = 1/255, z = 0
+    assert (s, z) == (f32(1) / f32(255), 0)

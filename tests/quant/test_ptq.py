@@ -125,12 +125,19 @@ def test_calibrate_then_convert_uses_observer_qparams():
     obs_in = qm[0].fake_quant.observer
     xs = np.concatenate([X.data for X, _ in data])
     # moving average of per-batch min/max: the first batch sets it, later ones move it
-    first = xs[:16]
-    assert obs_in.min_val != np.inf and obs_in.min_val <= first.min() + 1 and obs_in.max_val > 0
+    c = np.float32(obs_in.averaging_constant)
+    lo, hi = xs[:16].min(), xs[:16].max()
+    for i in range(16, len(xs), 16):
+        lo = np.float32(lo + c * (xs[i:i + 16].min() - lo))
+        hi = np.float32(hi + c * (xs[i:i + 16].max() - hi))
+    np.testing.assert_allclose([obs_in.min_val, obs_in.max_val], [lo, hi], rtol=1e-6)
+    assert lo != xs.min() and hi != xs.max()  # the average is not simply the extremes
     expected = {id(m): m.calculate_qparams() for m in qm.modules() if isinstance(m, FakeQuantize)}
     cm = convert(qm)
-    for m_old, m_new in zip([m for m in qm.modules() if isinstance(m, FakeQuantize)],
-                            [m for m in cm.modules() if isinstance(m, FakeQuantize)]):
+    old_fq = [m for m in qm.modules() if isinstance(m, FakeQuantize)]
+    new_fq = [m for m in cm.modules() if isinstance(m, FakeQuantize)]
+    assert len(new_fq) == len(old_fq) >= 4  # input + 3 Linear weights (+ outputs): never a vacuous loop
+    for m_old, m_new in zip(old_fq, new_fq):
         s, z = expected[id(m_old)]
         assert m_new.scale == s and m_new.zero_point == z
         assert m_new.fake_quant_enabled and not m_new.observer_enabled

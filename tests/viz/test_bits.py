@@ -59,11 +59,11 @@ def test_bitplanes_hand_case_and_library_planes():
 
 
 def test_bitplanes_rejects_out_of_range():
-    with pytest.raises(ValueError, match="range"):
+    with pytest.raises(ValueError, match="x must lie in the 2-bit unsigned range 0..3, got min 4"):
         bitplanes(np.array([4]), 2)
     with pytest.raises(ValueError, match="bits"):
         bitplanes(np.array([1]), 0)
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="x must be an integer array, got float64"):
         bitplanes(np.array([1.0]), 2)
 
 

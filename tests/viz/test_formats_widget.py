@@ -88,7 +88,7 @@ def test_figures_draw():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts.count("1") == 7 + 4 + 7 + 3 + 4 + 1 + 1   # ones in 1.0: fp32, fp16, bf16, e4m3, e5m2, int8, int4
     assert texts.count("0") == (32 + 16 + 16 + 8 + 8 + 8 + 4) - 27
-    with pytest.raises(ValueError, match="integer code"):
+    with pytest.raises(ValueError, match="x must be an integer code .* got 0.5"):
         plot_bit_layouts(value=0.5)                          # int rows need a code
     fig = plot_energy({f"{op} {fmt}": v for (op, fmt), v in HOROWITZ_PJ.items()})
     assert len(fig.axes[0].patches) == len(HOROWITZ_PJ)
@@ -103,7 +103,7 @@ def test_errors():
         formats_widget(np.ones(4), bits=9)
     with pytest.raises(ValueError, match="scheme"):
         formats_widget(np.ones(4), scheme="asym")
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="w must be a finite array"):
         formats_widget(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="energies"):
         plot_energy({"int8 add": 0.0})

@@ -115,7 +115,7 @@ def test_bad_arguments():
         uniform_widget(w, axis=3)
     with pytest.raises(ValueError, match="ndim"):
         uniform_widget(np.ones(4, np.float32))
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="w must be a non-empty finite array"):
         uniform_widget(np.array([[1.0, np.nan]], np.float32))
 
 
