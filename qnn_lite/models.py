@@ -177,7 +177,7 @@ def compare_to_float(float_model, model, X, y) -> dict:
         raise ValueError(f"X and y must be non-empty and of one length, got {len(X)} and {len(y)}")
     ref, out = _logits(float_model, X), _logits(model, X)
     if out.shape != ref.shape:
-        raise ValueError(f"the models' logits differ in shape: {ref.shape} (float) and {out.shape}")
+        raise ValueError(f"model must return logits shaped like float_model's {ref.shape}, got {out.shape}")
     noise = np.sum((out - ref) ** 2)
     sqnr = float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
     return {"accuracy": float(np.mean(out.argmax(1) == y)), "sqnr_db": sqnr,

@@ -37,8 +37,11 @@ MAX_LINES = 300   # draw at most this many grid lines; denser grids are reported
 
 def _weights(w) -> np.ndarray:
     w = np.asarray(getattr(w, "data", w), dtype=np.float32).ravel()
-    if w.size < 2 or not np.isfinite(w).all():
+    if w.size < 2:
         raise ValueError(f"w must be a finite array with at least 2 values, got {w.size} value(s)")
+    if not np.isfinite(w).all():
+        raise ValueError(f"w must be a finite array with at least 2 values, got "
+                         f"{int((~np.isfinite(w)).sum())} NaN/inf value(s)")
     return w
 
 
