@@ -131,5 +131,5 @@ def test_compare_to_float_bad_input():
     ref = _Fixed([[1.0, 0.0]])
     with pytest.raises(ValueError, match="X and y"):
         compare_to_float(ref, ref, np.zeros((1, 1)), np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"logits differ in shape: \(1, 2\) \(float\) and \(1, 3\)"):
+    with pytest.raises(ValueError, match=r"model must return logits shaped like float_model.s \(1, 2\), got \(1, 3\)"):
         compare_to_float(ref, _Fixed([[1.0, 0.0, 2.0]]), np.zeros((1, 1)), np.array([0]))
