@@ -64,10 +64,13 @@ class DataLoader:
     def __iter__(self):
         n, bs = len(self.X), self.batch_size
         order = self.generator.permutation(n) if self.shuffle else None
+        # X is already numeric (float64 became float32 in __init__), so the batch can be wrapped as it is
+        wrap = Tensor._from_array if self.X.dtype.kind in "biuf" and self.X.dtype != np.float64 else Tensor
+        X, y = self.X, self.y
         for b in range(len(self)):
             if order is None:
                 sl = slice(b * bs, min((b + 1) * bs, n))
-                yield Tensor(self.X[sl]), self.y[sl]
+                yield wrap(X[sl]), y[sl]
             else:
                 idx = order[b * bs:(b + 1) * bs]
-                yield Tensor(self.X[idx]), self.y[idx]
+                yield wrap(X[idx]), y[idx]

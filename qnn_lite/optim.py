@@ -104,8 +104,10 @@ class SGD(Optimizer):
             raise ValueError(f"nesterov=True needs momentum > 0 and dampening == 0, "
                              f"got momentum={momentum}, dampening={dampening}")
         super().__init__(params, defaults)
+        self._scratch: dict = {}  # id(param) -> buffer for lr * g (not state: nothing to save)
 
     def step(self) -> None:
+        states, scratches = self.state, self._scratch
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
@@ -113,18 +115,31 @@ class SGD(Optimizer):
                 g = p.grad
                 if g is None:
                     continue
+                data = p.data
                 if wd != 0:
-                    g = g + wd * p.data
+                    g = g + wd * data
                 if mom != 0:
-                    state = self.state.setdefault(id(p), {})
+                    key = id(p)
+                    state = states.get(key)
+                    if state is None:
+                        state = states[key] = {}
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = np.array(g, dtype=p.data.dtype)
+                        buf = state["momentum_buffer"] = np.array(g, dtype=data.dtype)
                     else:
                         buf *= mom
                         buf += (1 - damp) * g if damp != 0 else g
                     g = g + mom * buf if nesterov else buf
-                p.data -= lr * g
+                # p -= lr * g, with lr * g written into a reused buffer (no allocation per step);
+                # a Python-float lr keeps g's float dtype (NumPy's rules for Python scalars)
+                if type(lr) is float and type(g) is np.ndarray and g.dtype.kind == "f" and g.shape == data.shape:
+                    scratch = scratches.get(id(p))
+                    if scratch is None or scratch.shape != g.shape or scratch.dtype != g.dtype:
+                        scratch = scratches[id(p)] = np.empty(g.shape, g.dtype)
+                    np.multiply(g, lr, out=scratch)
+                    np.subtract(data, scratch, out=data)
+                else:
+                    data -= lr * g
 
 
 class Adam(Optimizer):

@@ -105,6 +105,22 @@ def _windows_hwc(xp: np.ndarray, kernel, stride, out_size, order: str = "hwc") -
     return as_strided(xp, (N, oh, ow, C, kh, kw), (sN, sH * sth, sW * stw, sC, sH, sW), writeable=False)
 
 
+def _im2col_hwc(xp: np.ndarray, kernel, stride, out_size) -> np.ndarray:
+    """``(N, OH, OW, KH, KW, C)`` copy of the windows of the channels-last ``xp`` (C-contiguous).
+
+    One copy of the strided view, except for one channel, where copying tap by tap
+    (KH*KW slices of the whole batch) is ~2x faster than numpy's copy of runs of length 1.
+    """
+    if xp.shape[3] != 1:
+        return np.ascontiguousarray(_windows_hwc(xp, kernel, stride, out_size))
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
+    cols = np.empty((xp.shape[0], oh, ow, kh, kw, 1), dtype=xp.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = xp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
+    return cols
+
+
 def im2col(x, kernel_size, stride=1, padding=0) -> np.ndarray:
     """Every conv window of ``x`` as a row: ``(N, C, H, W) -> (N*OH*OW, C*KH*KW)``.
 
@@ -160,7 +176,7 @@ class Conv2d(Function):
         N = x.shape[0]
         _, _, _, out_size = _check_geometry(x.shape, (kh, kw), stride, padding)
         M = N * out_size[0] * out_size[1]
-        cols = _windows_hwc(_pad_hwc(x, padding), (kh, kw), stride, out_size).reshape(M, -1)
+        cols = _im2col_hwc(_pad_hwc(x, padding), (kh, kw), stride, out_size).reshape(M, -1)
         w2 = weight.transpose(0, 2, 3, 1).reshape(O, -1)        # (O, KH*KW*C), matches cols
         y = (cols @ w2.T).reshape(N, out_size[0], out_size[1], O).transpose(0, 3, 1, 2)
         ctx.save_for_backward(cols, w2, x.shape, weight.shape, stride, padding, out_size)
@@ -182,9 +198,13 @@ class Conv2d(Function):
             H, W = x_shape[2:]
             w4 = w2.reshape(O, kh, kw, C)
             dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=g.dtype)
+            tap = np.empty((len(g), C), dtype=np.result_type(g, w4))  # one buffer for every tap's GEMM
+            tap4 = tap.reshape(N, oh, ow, C)
             for i in range(kh):
                 for j in range(kw):
-                    dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += (g @ w4[:, i, j, :]).reshape(N, oh, ow, C)
+                    np.matmul(g, w4[:, i, j, :], out=tap)
+                    dst = dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
+                    np.add(dst, tap4, out=dst)
             dx = np.ascontiguousarray(dxp[:, ph:ph + H, pw:pw + W, :].transpose(0, 3, 1, 2))
         if need_w:
             dw = (g.T @ cols).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)

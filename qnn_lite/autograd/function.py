@@ -65,25 +65,25 @@ class Function:
     def apply(cls, *args, **kwargs) -> Tensor:
         # One pass over the arguments: Tensors become (parent, array), anything else is a constant.
         # (Written for speed: apply runs for every op of every training step.)
-        parents, raw, record = [], [], False
+        parents, raw, needs = [], [], []
         for a in args:
             if isinstance(a, Tensor):
                 parents.append(a)
                 raw.append(a.data)
-                if a.requires_grad:
-                    record = True
+                needs.append(a.requires_grad)
             else:
                 parents.append(None)
                 raw.append(a)
+                needs.append(False)
         ctx = _new(Context)
         ctx.fn, ctx.parents, ctx.saved_tensors = cls, parents, ()
-        ctx.needs_input_grad = tuple([p is not None and p.requires_grad for p in parents])
+        ctx.needs_input_grad = needs = tuple(needs)
         out = cls.forward(ctx, *raw, **kwargs)
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # numpy reductions of 0-d results give scalars
         result = _new(Tensor)
         result.data, result.grad = out, None
-        if record and _tensor_module._GRAD_ENABLED:
+        if any(needs) and _tensor_module._GRAD_ENABLED:
             result.requires_grad, result._ctx = True, ctx
         else:
             result.requires_grad, result._ctx = False, None

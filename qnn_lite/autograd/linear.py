@@ -10,6 +10,8 @@ Backward, with ``g = dL/dy`` flattened to ``(M, out)``:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .function import Function
 from .tensor import Tensor
 
@@ -30,9 +32,9 @@ class Linear(Function):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         dx = grad @ weight if need_x else None
-        g2 = grad.reshape(-1, grad.shape[-1])
-        dw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
-        db = g2.sum(axis=0) if need_b else None
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+        dw = g2.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1])) if need_w else None
+        db = np.add.reduce(g2, axis=0) if need_b else None   # = g2.sum(axis=0)
         return dx, dw, db
 
 

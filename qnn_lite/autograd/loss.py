@@ -20,6 +20,11 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "mean":
+        if values.dtype in (np.float32, np.float64) and values.size:
+            # exactly what ``values.mean()`` computes (numpy divides the float32 sum by an intp count,
+            # i.e. in float64, then rounds back), without the Python layers of ``np.mean``
+            total = np.add.reduce(values, axis=None)
+            return np.asarray(total.dtype.type(total / np.intp(values.size)), dtype=values.dtype)
         return np.asarray(values.mean(), dtype=values.dtype)
     if reduction == "sum":
         return np.asarray(values.sum(), dtype=values.dtype)
@@ -32,18 +37,20 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target, reduction="mean"):
         rows = np.arange(len(target))
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1)
-        losses = np.log(sum_exp) - shifted[rows, target]
-        ctx.save_for_backward(exp, sum_exp, target, reduction)
+        shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)   # = logits.max(axis=1, ...)
+        picked = shifted[rows, target]
+        exp = np.exp(shifted, out=shifted if shifted.dtype.kind == "f" else None)  # shifted not needed after
+        sum_exp = np.add.reduce(exp, axis=1)                                # = exp.sum(axis=1)
+        losses = np.log(sum_exp)
+        losses -= picked
+        ctx.save_for_backward(exp, sum_exp, target, reduction, rows)
         return _reduce(losses, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        exp, sum_exp, target, reduction = ctx.saved_tensors
+        exp, sum_exp, target, reduction, rows = ctx.saved_tensors
         probs = exp / sum_exp[:, None]                      # softmax, reusing forward's exp
-        probs[np.arange(len(target)), target] -= 1
+        probs[rows, target] -= 1
         if reduction == "mean":
             probs *= grad / len(target)
         elif reduction == "sum":
@@ -87,12 +94,12 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     if t.shape != (logits.shape[0],):
         raise ValueError(f"target must have shape ({logits.shape[0]},) to match logits "
                          f"{logits.shape}, got {t.shape}")
-    if t.size and (t.min() < 0 or t.max() >= logits.shape[1]):
+    if t.size and (np.minimum.reduce(t) < 0 or np.maximum.reduce(t) >= logits.shape[1]):
         raise ValueError(f"target labels must be in 0..{logits.shape[1] - 1}, "
                          f"got values in {t.min()}..{t.max()}")
     if logits.shape[0] == 0:
         raise ValueError("logits must have at least one row, got shape (0, C)")
-    if not np.isfinite(logits.data).all():
+    if not np.logical_and.reduce(np.isfinite(logits.data), axis=None):
         raise ValueError("logits must be finite, got NaN or inf (often a sign that lr is too large)")
     return CrossEntropy.apply(logits, t, reduction=reduction)
 
