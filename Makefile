@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) tests
 
 bench: $(STAMP)
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 exercises: $(STAMP)
 	$(PY) -m exercises build

@@ -25,47 +25,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from qnn_lite.hw import SystolicArray  # noqa: E402
+from _scalesim import write_inputs  # noqa: E402  (bench/_scalesim.py)
 
 ARRAYS = [8, 16, 32, 64, 128]
 # name, H, W, R, S, C, F, stride: M = 10*10 = 100, K = 3*3*16 = 144, N = 32
 LAYER = ("conv3x3", 12, 12, 3, 3, 16, 32, 1)
 QUICK_LAYER = ("conv3x3_small", 8, 8, 3, 3, 4, 8, 1)
-
-CONFIG = """[general]
-run_name = bench
-[architecture_presets]
-ArrayHeight: {n}
-ArrayWidth: {n}
-IfmapSramSzkB: 1024
-FilterSramSzkB: 1024
-OfmapSramSzkB: 1024
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth : 10
-Dataflow : {df}
-MemoryBanks: 1
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
 
 DRIVER = """
 import contextlib, io, json, sys, time
@@ -83,20 +48,9 @@ print(json.dumps({"seconds": dt, "total_cycles": int(lay.get_compute_report_item
 
 def run_scalesim(python, layer, n, dataflow):
     """SCALE-Sim's (seconds, Total Cycles) for one layer on an n x n array."""
-    name, H, W, R, S, C, F, stride = layer
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("cfg", "topo.csv", "layout.csv", "out")}
-        with open(paths["cfg"], "w") as f:
-            f.write(CONFIG.format(n=n, df=dataflow))
-        with open(paths["topo.csv"], "w") as f:
-            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-                    "Channels, Num Filter, Strides,\n")
-            f.write(f"{name}, {H}, {W}, {R}, {S}, {C}, {F}, {stride},\n")
-        with open(paths["layout.csv"], "w") as f:
-            f.write("Layer name," + ",".join(["x"] * 20) + ",\n")
-            f.write(name + "," + ",".join(["1"] * 20) + ",\n")
-        res = subprocess.run([python, "-c", DRIVER, paths["cfg"], paths["topo.csv"],
-                              paths["layout.csv"], paths["out"]],
+        topo, layout, cfg = write_inputs(tmp, layer, n, n, dataflow, run_name="bench")
+        res = subprocess.run([python, "-c", DRIVER, cfg, topo, layout, os.path.join(tmp, "out")],
                              capture_output=True, text=True, check=True)
         out = json.loads(res.stdout.strip().splitlines()[-1])
         return out["seconds"], out["total_cycles"]

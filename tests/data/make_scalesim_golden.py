@@ -25,6 +25,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "scalesim_cycles.json")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+from _scalesim import write_inputs  # noqa: E402  (the same SCALE-Sim inputs bench/hw_speed.py uses)
 
 # (name, H, W, R, S, C, F, stride): GEMMs (1x1 conv on a 1 x M image) and real convs
 LAYERS = [
@@ -43,68 +45,6 @@ LAYERS = [
 ARRAYS = [(2, 2), (4, 4), (4, 8), (8, 4), (3, 5), (8, 8), (16, 16)]
 DATAFLOWS = ["ws", "os", "is"]
 
-CONFIG = """[general]
-run_name = golden
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 1024
-FilterSramSzkB: 1024
-OfmapSramSzkB: 1024
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth : 10
-Dataflow : {df}
-MemoryBanks: 1
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
-
-TOPO_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-               "Channels, Num Filter, Strides,\n")
-LAYOUT_HEADER = "Layer name," + ",".join(["x"] * 20) + ",\n"
-
-
-def write_inputs(tmp, layer, rows, cols, df):
-    """Write topology, layout and config files for one SCALE-Sim run; return their paths."""
-    name, H, W, R, S, C, F, stride = layer
-    topo = os.path.join(tmp, "topo.csv")
-    with open(topo, "w") as f:
-        f.write(TOPO_HEADER)
-        f.write(f"{name}, {H}, {W}, {R}, {S}, {C}, {F}, {stride},\n")
-    layout = os.path.join(tmp, "layout.csv")
-    with open(layout, "w") as f:
-        f.write(LAYOUT_HEADER)
-        f.write(name + "," + ",".join(["1"] * 20) + ",\n")
-    cfg = os.path.join(tmp, "scale.cfg")
-    with open(cfg, "w") as f:
-        f.write(CONFIG.format(rows=rows, cols=cols, df=df))
-    return topo, layout, cfg
-
-
 def run_one(layer, rows, cols, df):
     """Run SCALE-Sim on one layer and return its numbers as a dict."""
     from scalesim.scale_sim import scalesim
@@ -112,7 +52,7 @@ def run_one(layer, rows, cols, df):
     import io
 
     with tempfile.TemporaryDirectory() as tmp:
-        topo, layout, cfg = write_inputs(tmp, layer, rows, cols, df)
+        topo, layout, cfg = write_inputs(tmp, layer, rows, cols, df, run_name="golden")
         with contextlib.redirect_stdout(io.StringIO()):
             sim = scalesim(save_disk_space=True, verbose=False, config=cfg,
                            topology=topo, layout=layout)
