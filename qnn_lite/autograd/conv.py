@@ -10,8 +10,8 @@ document processing"):
 
 The backward pass is ``dW = g^T cols`` and the input gradient, which is
 ``col2im(g @ W)``: every row of the column gradient added back onto the window
-it came from. We fuse the two as one small GEMM per kernel tap ``(i, j)``, added
-onto the shifted input positions that tap touched.
+it came from. The GEMM is one call for all kernel taps; the adds run in a small
+compiled loop (``_col2im.py``) in the same order as ``col2im`` below.
 
 Shapes (PyTorch's, NCHW): ``x (N, C, H, W)``, ``weight (O, C, KH, KW)``,
 ``bias (O,)``, output ``(N, O, OH, OW)`` with ``OH = (H + 2 p - KH) // s + 1``.
@@ -193,21 +193,11 @@ class Conv2d(Function):
         g = grad.transpose(0, 2, 3, 1).reshape(-1, O)          # (N*OH*OW, O)
         need_x, need_w, need_b = ctx.needs_input_grad
         dx = dw = db = None
-        if need_x:  # col2im fused with the GEMM: one small GEMM per kernel tap (i, j)
-            (sh, sw), (ph, pw), (oh, ow) = stride, padding, out_size
-            H, W = x_shape[2:]
-            w4 = w2.reshape(O, kh, kw, C)
-            dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=g.dtype)
-            tap = np.empty((len(g), C), dtype=np.result_type(g, w4))  # one buffer for every tap's GEMM
-            tap4 = tap.reshape(N, oh, ow, C)
-            for i in range(kh):
-                for j in range(kw):
-                    np.matmul(g, w4[:, i, j, :], out=tap)
-                    dst = dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
-                    np.add(dst, tap4, out=dst)
-            dx = np.ascontiguousarray(dxp[:, ph:ph + H, pw:pw + W, :].transpose(0, 3, 1, 2))
-        if need_w:
-            dw = (g.T @ cols).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+        if need_x:  # one GEMM for every tap at once, then col2im adds the taps back (numba)
+            from ._col2im import col2im_nchw
+            dx = col2im_nchw(g @ w2, x_shape, (kh, kw), stride, padding, out_size)
+        if need_w:  # (cols^T g)^T: the same sums as g^T cols, but BLAS splits its 144 rows over threads
+            dw = (cols.T @ g).T.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
         if need_b:  # column sums as a GEMV: numpy's axis-0 sum of a tall, narrow matrix is ~50x slower
             db = np.ones(len(g), dtype=g.dtype) @ g
         return dx, dw, db

@@ -112,6 +112,38 @@ def test_col2im_is_the_adjoint_of_im2col(kh, kw, stride, padding, size):
     assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 2),
+       st.integers(3, 7), st.integers(1, 17), st.sampled_from([np.float32, np.float64]))
+def test_compiled_col2im_equals_numpy_col2im_bit_for_bit(kh, kw, sh, sw, padding, size, C, dtype):
+    """The numba col2im in Conv2d.backward adds the taps in the same (i, j) order as the numpy one."""
+    from qnn_lite.autograd._col2im import col2im_nchw
+    shape = (2, C, size, size + 1)
+    kernel, stride, pad = (kh, kw), (sh, sw), (padding, padding)
+    oh = (size + 2 * padding - kh) // sh + 1
+    ow = (size + 1 + 2 * padding - kw) // sw + 1
+    c = rng.standard_normal((2 * oh * ow, kh * kw * C)).astype(dtype)          # columns in (i, j, c) order
+    c_chw = c.reshape(-1, kh, kw, C).transpose(0, 3, 1, 2).reshape(len(c), -1)  # col2im's (c, i, j) order
+    got = col2im_nchw(c, shape, kernel, stride, pad, (oh, ow))
+    assert got.dtype == dtype and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, col2im(c_chw, shape, kernel, stride, pad))
+
+
+def test_conv_input_gradient_equals_per_tap_accumulation_bit_for_bit():
+    """dx = col2im(g @ W) gives the same float32 bits as adding one small GEMM per kernel tap (i, j)."""
+    x = rng.standard_normal((5, 6, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((9, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((5, 9, 4, 4)).astype(np.float32)
+    xt = Tensor(x, requires_grad=True)
+    F.conv2d(xt, Tensor(w), stride=2, padding=1).backward(Tensor(g))
+    g2 = g.transpose(0, 2, 3, 1).reshape(-1, 9)
+    dxp = np.zeros((5, 9, 9, 6), np.float32)
+    for i in range(3):
+        for j in range(3):
+            dxp[:, i:i + 8:2, j:j + 8:2, :] += (g2 @ w[:, :, i, j]).reshape(5, 4, 4, 6)
+    np.testing.assert_array_equal(xt.grad, dxp[:, 1:8, 1:8, :].transpose(0, 3, 1, 2))
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: F.conv2d(Tensor(np.zeros((3, 5, 5))), Tensor(np.zeros((2, 3, 3, 3)))), "input must be 4-D"),
     (lambda: F.conv2d(Tensor(np.zeros((1, 3, 5, 5))), Tensor(np.zeros((2, 3, 3)))), "weight must be 4-D"),
