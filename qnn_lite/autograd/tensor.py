@@ -16,6 +16,7 @@ topological order with Kahn's algorithm (Kahn, 1962) — a loop, not recursion.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Iterator
 
 import numpy as np
@@ -162,8 +163,9 @@ class Tensor:
             if ctx is None:
                 if g is not None and node.requires_grad:  # a leaf: keep (or add to) its gradient
                     old = node.grad
-                    if old is None:
-                        node.grad = g.copy()  # private: g may be shared with other nodes
+                    if old is None:  # adopt g if nothing else can reach its memory, else keep a copy
+                        sole = type(g) is np.ndarray and g.flags.owndata and _refs(g) == _SOLE_REFS
+                        node.grad = g if sole else g.copy()
                     elif (type(old) is np.ndarray and old.shape == g.shape and old.dtype == g.dtype
                           and old.flags.writeable):
                         np.add(old, g, out=old)  # in place, like PyTorch's AccumulateGrad
@@ -199,6 +201,7 @@ class Tensor:
                 pending[key] = left
                 if left == 0:
                     ready.append(parent)
+            input_grads = pg = None  # drop our references, so a leaf can adopt its gradient
 
     # ----- operators (defined in ops.py, shape.py, reduce.py, activation.py; wired here) ----
     # (the arithmetic dunders call the Functions directly: they run for every op of every step)
@@ -286,6 +289,22 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad.reshape(shape)
+
+
+def _refs(a) -> int:
+    return sys.getrefcount(a)
+
+
+def _calibrate_refs() -> int:
+    a = np.empty(0)  # held by this one local variable only, as the engine holds ``g``
+    return _refs(a)
+
+
+# What ``_refs(g)`` reports when only the engine's local ``g`` refers to ``g`` (measured, not
+# assumed: the count depends on the interpreter). A leaf may then adopt ``g`` as its ``.grad``
+# without a copy, as PyTorch's AccumulateGrad does when the tensor's use count allows: any
+# other holder (another node's pending gradient, a view, a saved tensor, the user) adds one.
+_SOLE_REFS = _calibrate_refs()
 
 
 def _count_consumers(root: Tensor) -> dict:

@@ -251,6 +251,59 @@ def test_leaf_grad_is_a_private_copy():
     np.testing.assert_array_equal(g, [1.0, 1.0])
 
 
+def test_leaves_sharing_one_gradient_array_get_separate_grads():
+    """Add sends the same array to both operands: each leaf must end with its own memory."""
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 10
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_a_gradient_still_held_elsewhere_is_copied_and_a_fresh_one_adopted():
+    """The engine keeps a leaf's gradient without a copy only when nothing else refers to it."""
+    kept = []
+
+    class Keep(Function):  # its backward keeps a reference to what it returns
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            out = grad * 2
+            kept.append(out)
+            return out
+
+    class Fresh(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+    x, y = leaf([1.0, 2.0]), leaf([1.0, 2.0])
+    Keep.apply(x).sum().backward()
+    assert x.grad is not kept[0] and not np.shares_memory(x.grad, kept[0])
+    kept[0][:] = -1                                   # the Function's copy changes; x.grad does not
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    Fresh.apply(y).sum().backward()
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
+    assert y.grad.flags.owndata and y.grad.flags.writeable
+
+
+def test_view_gradients_are_copied_into_the_leaf():
+    """A gradient that is a view (reshape's backward) never becomes a leaf's .grad as it is."""
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    g = np.ones(4, np.float32)
+    x.reshape(4).backward(g)
+    assert not np.shares_memory(x.grad, g)
+    x.grad += 1
+    np.testing.assert_array_equal(g, [1.0, 1.0, 1.0, 1.0])
+
+
 def test_reshape_and_transpose_are_views_of_the_input():
     x = Tensor(np.arange(6, dtype=np.float32))
     assert np.shares_memory(x.reshape(2, 3).data, x.data)
