@@ -104,42 +104,58 @@ class SGD(Optimizer):
             raise ValueError(f"nesterov=True needs momentum > 0 and dampening == 0, "
                              f"got momentum={momentum}, dampening={dampening}")
         super().__init__(params, defaults)
-        self._scratch: dict = {}  # id(param) -> buffer for lr * g (not state: nothing to save)
 
     def step(self) -> None:
-        states, scratches = self.state, self._scratch
+        from ._sgd_kernel import sgd_update   # numba: imported on the first step, not with the package
         for group in self.param_groups:
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
+            scalars = {}                           # per dtype: the hyper-parameters cast to it
             for p in group["params"]:
-                g = p.grad
+                g, data = p.grad, p.data
                 if g is None:
                     continue
-                data = p.data
-                if wd != 0:
-                    g = g + wd * data
-                if mom != 0:
-                    key = id(p)
-                    state = states.get(key)
-                    if state is None:
-                        state = states[key] = {}
+                dtype = data.dtype
+                if not (type(g) is np.ndarray and g.dtype == dtype and dtype in _FUSED
+                        and g.shape == data.shape and g.flags.c_contiguous and data.flags.c_contiguous
+                        and data.flags.writeable and type(group["lr"]) is float):
+                    self._numpy_step(p, group)
+                    continue
+                cast = scalars.get(dtype)
+                if cast is None:
+                    f = dtype.type
+                    cast = scalars[dtype] = (f(group["lr"]), f(group["momentum"]), f(1 - group["dampening"]),
+                                             f(group["weight_decay"]))
+                buf, first = data, False           # data stands in for the buffer without momentum
+                if group["momentum"] != 0:
+                    state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = np.array(g, dtype=data.dtype)
-                    else:
-                        buf *= mom
-                        buf += (1 - damp) * g if damp != 0 else g
-                    g = g + mom * buf if nesterov else buf
-                # p -= lr * g, with lr * g written into a reused buffer (no allocation per step);
-                # a Python-float lr keeps g's float dtype (NumPy's rules for Python scalars)
-                if type(lr) is float and type(g) is np.ndarray and g.dtype.kind == "f" and g.shape == data.shape:
-                    scratch = scratches.get(id(p))
-                    if scratch is None or scratch.shape != g.shape or scratch.dtype != g.dtype:
-                        scratch = scratches[id(p)] = np.empty(g.shape, g.dtype)
-                    np.multiply(g, lr, out=scratch)
-                    np.subtract(data, scratch, out=data)
-                else:
-                    data -= lr * g
+                        buf = state["momentum_buffer"] = np.empty_like(data)
+                        first = True
+                    elif not (buf.dtype == dtype and buf.shape == data.shape and buf.flags.c_contiguous):
+                        self._numpy_step(p, group)
+                        continue
+                sgd_update(data, g, buf, *cast, first, group["nesterov"])
+
+    def _numpy_step(self, p, group) -> None:
+        """The update exactly as the module docstring writes it, one numpy operation at a time
+        (the fused kernel computes the same; this path takes other dtypes and layouts)."""
+        lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+        g, data = p.grad, p.data
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * data
+        if mom != 0:
+            state = self.state.setdefault(id(p), {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, dtype=data.dtype)
+            else:
+                buf *= mom
+                buf += (1 - damp) * g if damp != 0 else g
+            g = g + mom * buf if group["nesterov"] else buf
+        data -= lr * g
+
+
+_FUSED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Adam(Optimizer):

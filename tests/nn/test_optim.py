@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from qnn_lite import Tensor
 from qnn_lite.nn import Parameter
@@ -36,6 +37,50 @@ def run(opt_cls, steps=6, **kw):
 ])
 def test_optimizer_trajectory_equals_pytorch(name, cls, kw):
     np.testing.assert_allclose(run(cls, **kw), GOLD[f"opt_{name}"], rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), lr=st.floats(1e-4, 1.0),
+       momentum=st.sampled_from([0.0, 0.5, 0.9]), dampening=st.sampled_from([0.0, 0.3]),
+       weight_decay=st.sampled_from([0.0, 1e-2]), nesterov=st.booleans(),
+       shape=st.sampled_from([(1,), (7,), (3, 5), (2, 3, 2, 2)]), seed=st.integers(0, 2**16))
+def test_sgd_fused_step_is_bit_identical_to_the_numpy_step(dtype, lr, momentum, dampening, weight_decay,
+                                                            nesterov, shape, seed):
+    """SGD.step runs a compiled one-pass update; it must equal the numpy reference bit for bit."""
+    nesterov = nesterov and momentum > 0 and dampening == 0
+    rng = np.random.default_rng(seed)
+    kw = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+    p0 = rng.standard_normal(shape).astype(dtype)
+    fused, plain = Parameter(p0.copy(), dtype=dtype), Parameter(p0.copy(), dtype=dtype)
+    opt_f, opt_p = SGD([fused], **kw), SGD([plain], **kw)
+    for _ in range(3):
+        g = rng.standard_normal(shape).astype(dtype)
+        fused.grad, plain.grad = g.copy(), g.copy()
+        opt_f.step()
+        opt_p._numpy_step(plain, opt_p.param_groups[0])
+        np.testing.assert_array_equal(fused.data, plain.data)
+    assert fused.data.dtype == dtype
+    if momentum:
+        np.testing.assert_array_equal(opt_f.state[id(fused)]["momentum_buffer"],
+                                      opt_p.state[id(plain)]["momentum_buffer"])
+
+
+def test_sgd_takes_the_numpy_path_for_strided_grads_and_float16():
+    """A non-contiguous gradient or a float16 parameter is updated by the numpy path."""
+    p = Parameter(np.ones((3, 4), np.float32))
+    opt = SGD([p], lr=0.5, momentum=0.9)
+    g = np.arange(12, dtype=np.float32).reshape(4, 3).T   # a transposed view
+    assert not g.flags.c_contiguous
+    p.grad = g
+    opt.step()
+    np.testing.assert_array_equal(p.data, 1 - np.float32(0.5) * g)
+    q = Parameter(np.array([10, 20]), dtype=np.float16)
+    opt_q = SGD([q], lr=0.5, momentum=0.9)
+    for _ in range(2):
+        q.grad = np.array([1, 2], np.float16)
+        opt_q.step()                      # b = 1, 2 then 1.9, 3.8; p = 10 - 0.5 - 0.95, 20 - 1 - 1.9
+    assert q.data.dtype == np.float16
+    np.testing.assert_allclose(q.data, [8.55, 17.1], rtol=1e-3)
 
 
 def test_sgd_momentum_two_steps_by_hand():
