@@ -264,32 +264,23 @@ def test_leaves_sharing_one_gradient_array_get_separate_grads():
 
 def test_a_gradient_still_held_elsewhere_is_copied_and_a_fresh_one_adopted():
     """The engine keeps a leaf's gradient without a copy only when nothing else refers to it."""
-    kept = []
+    def doubling(record):
+        """A Function y = 2x whose backward hands its result to ``record`` before returning it."""
+        class Double(Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
 
-    class Keep(Function):  # its backward keeps a reference to what it returns
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
+            @staticmethod
+            def backward(ctx, grad):
+                out = grad * 2
+                record(out)
+                return out
+        return Double
 
-        @staticmethod
-        def backward(ctx, grad):
-            out = grad * 2
-            kept.append(out)
-            return out
-
-    made = []
-
-    class Fresh(Function):  # its backward keeps only a weak reference (which does not count)
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            out = grad * 2
-            made.append(weakref.ref(out))
-            return out
-
+    kept, made = [], []
+    Keep = doubling(kept.append)                                  # keeps a strong reference
+    Fresh = doubling(lambda out: made.append(weakref.ref(out)))   # a weak one, which does not count
     x, y = leaf([1.0, 2.0]), leaf([1.0, 2.0])
     Keep.apply(x).sum().backward()
     assert x.grad is not kept[0] and not np.shares_memory(x.grad, kept[0])
