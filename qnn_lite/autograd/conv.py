@@ -189,7 +189,6 @@ class Conv2d(Function):
     def backward(ctx, grad):
         cols, w2, x_shape, w_shape, stride, padding, out_size = ctx.saved_tensors
         O, C, kh, kw = w_shape
-        N = x_shape[0]
         g = grad.transpose(0, 2, 3, 1).reshape(-1, O)          # (N*OH*OW, O)
         need_x, need_w, need_b = ctx.needs_input_grad
         dx = dw = db = None
