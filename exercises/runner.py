@@ -162,7 +162,7 @@ def run_case(case, fn, timeout: float) -> CaseResult:
                     case.run(fn)
     except Fail as e:
         hint = str(e) or "wrong answer"
-    except NotImplementedError as e:
+    except NotImplementedError:
         hint = "not attempted yet: replace the `raise NotImplementedError(...)` line with your code"
     except CaseTimeout:
         hint = f"took longer than {timeout:g} s: is there an infinite loop?"
