@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..quant.ste import ESTIMATORS, ede_schedule
+from ._widget import FigureWidget
 
 __all__ = ["surrogate", "plot_estimators", "plot_xnor_error", "plot_ternary", "ede_width", "EDEWidget",
            "ede_widget"]
@@ -123,7 +124,7 @@ def ede_width(t: float, rel: float = 0.01) -> float:
     return 2 * math.atanh(math.sqrt(1 - rel)) / t
 
 
-class EDEWidget:
+class EDEWidget(FigureWidget):
     """An epoch slider for IR-Net's EDE (Qin et al., 2020): ``(t, k) = ede_schedule(epoch, epochs)``.
 
     ``controls``: ``{"epoch": IntSlider(0..epochs)}``; changing it calls :meth:`update`.
@@ -160,7 +161,6 @@ class EDEWidget:
         self.ax_f.set_xlabel("x")
         self.ax_f.legend(fontsize=8, loc="upper left")
         self.readout: dict = {}
-        self._handle = None
         self.controls["epoch"].observe(lambda change: self.update(), names="value")
         self.update()
 
@@ -180,14 +180,7 @@ class EDEWidget:
         self.text.value = (f"<b>epoch {e}</b>: t = {t:.4g}, k = {k:.4g}, peak gradient k·t = {r['peak']:.4g}, "
                            f"width of the non-zero region (slope &ge; 1% of peak) = {r['width']:.4g}, "
                            f"slope at x = 1: {r['slope_at_1']:.4g}")
-        if self._handle is not None:
-            self._handle.update(self.fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.box)
-        self._handle = display(self.fig, display_id=True)
+        self._refresh()
 
 
 def ede_widget(epochs: int = 10, epoch: int = 0, t_min: float = 1e-3, t_max: float = 10.0,

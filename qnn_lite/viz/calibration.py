@@ -33,6 +33,7 @@ from ..quant.record import activation_quantizers, ptq_from_samples, record_activ
 from ..quant.record import activation_samples  # noqa: F401  re-exported: chapter 04 imports it from here
 from ..quant.uniform import calc_qparams, fake_quantize
 from ..train import evaluate
+from ._widget import FigureWidget
 
 __all__ = ["OBSERVERS", "observer_ranges", "plot_observer_ranges", "CalibrationWidget", "calibration_widget"]
 
@@ -158,7 +159,7 @@ def _layer_labels(model, names) -> dict:
     return out
 
 
-class CalibrationWidget:
+class CalibrationWidget(FigureWidget):
     """Observer, activation bits, calibration set and layer → clip range on the histogram, qparams, accuracy.
 
     Built from a trained float ``model`` (BatchNorm folded by ``ptq``), ``calibration_sets``
@@ -229,7 +230,6 @@ class CalibrationWidget:
         self.fig = Figure(figsize=(10, 3.2), layout="constrained")
         self.ax_hist, self.ax_acc = self.fig.subplots(1, 2, width_ratios=(3, 2))
         self.readout: dict = {}
-        self._handle = None
         for ctl in self.controls.values():
             ctl.observe(lambda change: self.update(), names="value")
         self.update()
@@ -299,14 +299,7 @@ class CalibrationWidget:
         self.text.value = (f"<b>clip range</b> [{lo:.4g}, {hi:.4g}] &nbsp; <b>scale</b> {r['scale']:.4g} &nbsp; "
                            f"<b>zero point</b> {r['zero_point']} &nbsp; <b>accuracy</b> {res['accuracy']:.2%} "
                            f"(float {self.float_accuracy:.2%})")
-        if self._handle is not None:
-            self._handle.update(self.fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.box)
-        self._handle = display(self.fig, display_id=True)
+        self._refresh()
 
 
 def calibration_widget(model, calibration_sets: dict, test_loader, **kwargs) -> CalibrationWidget:

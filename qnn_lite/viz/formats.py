@@ -25,6 +25,7 @@ from ..format_values import count_values, representable_values, spacing
 from ..formats import decode_bits, get_format, round_to_format
 from ..quant.metrics import mse, sqnr_db
 from ..quant.uniform import calc_qparams, qrange
+from ._widget import FigureWidget
 
 __all__ = ["FIELD_COLORS", "plot_bit_layouts", "plot_energy", "plot_format_grid", "format_grid",
            "FormatsWidget", "formats_widget", "WIDGET_FORMATS"]
@@ -163,7 +164,7 @@ def plot_format_grid(w, fmt, bits: int = 8, scheme: str = "symmetric", ax=None, 
     return ax, lines
 
 
-class FormatsWidget:
+class FormatsWidget(FigureWidget):
     """Format, integer bits and scheme → the grid over the weight histogram, the error, readouts.
 
     ``controls``: ``{"format": Dropdown of WIDGET_FORMATS labels, "bits": IntSlider 2..8 (INT only),
@@ -197,7 +198,6 @@ class FormatsWidget:
         self.ax_grid, self.ax_err = self.fig.subplots(1, 2)
         self.readout: dict = {}
         self.grid_lines = None
-        self._handle = None
         for c in self.controls.values():
             c.observe(lambda change: self.update(), names="value")
         self.update()
@@ -235,14 +235,7 @@ class FormatsWidget:
         self.text.value = (f"<b>{label}</b> ({r['bits']} bits): <b>levels</b> {levels:,} in the weights' range, "
                            f"{r['levels_used']:,} used; step at max|w| {step:.3g}; <b>MSE</b> {r['mse']:.3e}; "
                            f"<b>max |error|</b> {r['max_abs_error']:.3e}; <b>SQNR</b> {r['sqnr_db']:.2f} dB")
-        if self._handle is not None:
-            self._handle.update(self.fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.box)
-        self._handle = display(self.fig, display_id=True)
+        self._refresh()
 
 
 def formats_widget(w, fmt: str = "INT", bits: int = 4, scheme: str = "symmetric") -> FormatsWidget:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from ..quant._checks import as_float
 from ..quant.compare import SCHEME_NAMES, SCHEMES, mse, quantize_scheme, sqnr_db
 from ..quant.log import mu_law_compress, mu_law_quantize, pot_quantize
+from ._widget import FigureWidget
 
 __all__ = ["plot_levels", "plot_scheme_grid", "plot_centroids", "plot_pot_rounding", "plot_mu_law",
            "LevelsWidget", "levels_widget"]
@@ -122,7 +123,7 @@ def plot_mu_law(mus=(1.0, 10.0, 255.0), bits: int = 3, figsize=(9, 3)) -> Figure
     return fig
 
 
-class LevelsWidget:
+class LevelsWidget(FigureWidget):
     """Bits and scheme → the scheme's levels over the weight histogram, and every scheme's MSE / SQNR.
 
     ``controls``: ``{"bits": IntSlider, "scheme": Dropdown}``; changing either calls :meth:`update`.
@@ -160,7 +161,6 @@ class LevelsWidget:
         self.ax_hist, self.ax_mse = self.fig.subplots(1, 2, width_ratios=[1.6, 1])
         self.readout: dict = {}
         self.level_lines = None
-        self._handle = None
         for c in self.controls.values():
             c.observe(lambda change: self.update(), names="value")
         self.update()
@@ -190,14 +190,7 @@ class LevelsWidget:
                        f"<td>{self.readout['sqnr_db'][k]:.2f} dB</td></tr>" for k in SCHEMES)
         self.text.value = (f"<b>{b} bits</b><table><tr><th>scheme</th><th>MSE</th><th>SQNR</th></tr>"
                            f"{rows}</table>")
-        if self._handle is not None:
-            self._handle.update(self.fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.box)
-        self._handle = display(self.fig, display_id=True)
+        self._refresh()
 
 
 def levels_widget(w, bits: int = 3, scheme: str = "kmeans", min_bits: int = 2, max_bits: int = 6) -> LevelsWidget:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from ..quant.metrics import quant_error
 from ..quant.uniform import calc_qparams, qrange
+from ._widget import FigureWidget
 
 __all__ = ["plot_integer_grid", "plot_clipping_curve", "plot_sqnr_vs_bits", "plot_channel_ranges",
            "plot_error_histogram", "UniformWidget", "uniform_widget", "SCHEMES"]
@@ -162,7 +163,7 @@ def plot_error_histogram(x, x_hat, clipped=None, step: float | None = None, ax=N
     return ax
 
 
-class UniformWidget:
+class UniformWidget(FigureWidget):
     """Bits, scheme, per-channel and clipping → the grid over the weight histogram, the error histogram, MSE / SQNR.
 
     ``controls``: ``{"bits": IntSlider 2..8, "scheme": Dropdown affine/symmetric, "per_channel": Checkbox,
@@ -211,7 +212,6 @@ class UniformWidget:
         self.readout: dict = {}
         self.result: dict = {}
         self.grid_lines: dict = {}
-        self._handle = None
         for c in self.controls.values():
             c.observe(lambda change: self.update(), names="value")
         self.update()
@@ -259,14 +259,7 @@ class UniformWidget:
         self.text.value = (f"<b>MSE</b> {ro['mse']:.3e} = rounding {ro['rounding_mse']:.3e} + clipping "
                            f"{ro['clipping_mse']:.3e} &nbsp; <b>SQNR</b> {ro['sqnr_db']:.2f} dB &nbsp; "
                            f"clipped {ro['clipped_fraction']:.2%} of the weights")
-        if self._handle is not None:
-            self._handle.update(self.fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.box)
-        self._handle = display(self.fig, display_id=True)
+        self._refresh()
 
 
 def uniform_widget(w, bits: int = 4, scheme: str = "affine", per_channel: bool = False, clip: float = 1.0,
