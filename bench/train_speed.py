@@ -47,8 +47,8 @@ def qnn_model(kind: str):
                          nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
 
 
-def qnn_epoch(kind: str, X, y):
-    """A closure that trains one epoch of the qnn_lite model per call."""
+def qnn_training(kind: str, X, y):
+    """``(model, epoch)``: the qnn_lite model and a closure that trains it for one epoch per call."""
     model = qnn_model(kind)
     opt = SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = nn.CrossEntropyLoss()
@@ -60,7 +60,12 @@ def qnn_epoch(kind: str, X, y):
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return epoch
+    return model, epoch
+
+
+def qnn_epoch(kind: str, X, y):
+    """A closure that trains one epoch of the qnn_lite model per call."""
+    return qnn_training(kind, X, y)[1]
 
 
 def torch_epoch(torch, kind: str, X, y):
