@@ -14,6 +14,8 @@ ROOT = str(Path(__file__).parents[1])
 MOVED = {
     "qnn_lite.formats": {n: "qnn_lite.format_values" for n in ("count_values", "round_weights", "spacing")},
     "qnn_lite.viz.calibration": {"activation_samples": "qnn_lite.quant.record"},
+    "qnn_lite.quant.bnn": {n: "qnn_lite.quant.bnn_mlp" for n in ("quantized_mlp", "TrainResult", "train_quantized_mlp",
+                                                                "bit_width_table", "format_bit_table")},
     "qnn_lite.viz.systolic": {
         **{n: "qnn_lite.viz.hardware" for n in ("cycle_agreement", "utilization_vs_array_size",
                                                  "plot_utilization_vs_array_size", "roofline_table", "plot_roofline",
@@ -43,10 +45,11 @@ def test_formats_still_rejects_unknown_names():
 
 
 @pytest.mark.parametrize("first", ["qnn_lite.format_values", "qnn_lite.quant.record", "qnn_lite.viz.hardware",
-                                   "qnn_lite.viz.bitfusion"])
+                                   "qnn_lite.viz.bitfusion", "qnn_lite.quant.bnn_mlp"])
 def test_new_module_imports_first_in_a_fresh_interpreter(first):
     old = {"qnn_lite.format_values": "qnn_lite.formats", "qnn_lite.quant.record": "qnn_lite.viz.calibration",
-           "qnn_lite.viz.hardware": "qnn_lite.viz.systolic", "qnn_lite.viz.bitfusion": "qnn_lite.viz.systolic"}[first]
+           "qnn_lite.viz.hardware": "qnn_lite.viz.systolic", "qnn_lite.viz.bitfusion": "qnn_lite.viz.systolic",
+           "qnn_lite.quant.bnn_mlp": "qnn_lite.quant.bnn"}[first]
     code = f"import {first}, {old}; print('ok')"
     env = {**os.environ, "MPLBACKEND": "Agg", "QNN_LITE_QUIET": "1"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)

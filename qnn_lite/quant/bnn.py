@@ -20,15 +20,12 @@ Shapes: Linear ``(N, in) -> (N, out)``; Conv2d NCHW.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from .. import autograd as ag
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
-from ..nn.containers import Sequential
-from ..nn.layers import BatchNorm1d, Conv2d, Linear
+from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module, Parameter
 from .binary import binarize, binarize01, libra_pb, xnor_binarize
 from .learned import dorefa_act, dorefa_weight
@@ -38,7 +35,7 @@ from .ternary import ttq_ternarize, twn_params, twn_ternarize
 __all__ = ["BINARY_WEIGHTS", "TERNARY_WEIGHTS", "SIGN_ESTIMATORS", "BinaryLinear", "BinaryConv2d",
            "TernaryLinear", "KBitLinear", "SignActivation", "Binary01Activation", "KBitActivation",
            "set_ede", "EDESchedule", "quantized_mlp", "TrainResult", "train_quantized_mlp",
-           "bit_width_table", "format_bit_table"]
+           "bit_width_table", "format_bit_table"]  # the last five live in bnn_mlp (see the end)
 
 BINARY_WEIGHTS = ("sign", "xnor", "libra_pb")
 TERNARY_WEIGHTS = ("twn", "ttq")
@@ -246,105 +243,14 @@ class EDESchedule:
             self.lr_scheduler.step()
 
 
-# ----- a quantized MLP and its training recipe -----------------------------------------------
-def _weight_layer(n_in, n_out, w_bits, weight_quant, estimator, gen):
-    if weight_quant is None:
-        weight_quant = {32: "fp", 1: "xnor"}.get(w_bits, "dorefa")
-    if weight_quant == "fp":
-        return Linear(n_in, n_out, generator=gen)
-    if weight_quant == "dorefa":
-        return KBitLinear(n_in, n_out, w_bits, generator=gen)
-    if weight_quant in TERNARY_WEIGHTS:
-        return TernaryLinear(n_in, n_out, weight_quant=weight_quant, generator=gen)
-    return BinaryLinear(n_in, n_out, weight_quant=weight_quant, estimator=estimator, generator=gen)
+# quantized_mlp, TrainResult, train_quantized_mlp, bit_width_table and format_bit_table moved to
+# qnn_lite.quant.bnn_mlp; re-exported here because chapters 06 and 09 import them from this module
+# (lazily: bnn_mlp imports this module).
+_MOVED = ("quantized_mlp", "TrainResult", "train_quantized_mlp", "bit_width_table", "format_bit_table")
 
 
-def _act_layer(a_bits, act_quant, estimator):
-    if act_quant is None:
-        act_quant = "kbit"
-    if act_quant == "kbit":
-        return KBitActivation(a_bits)
-    if act_quant == "01":
-        return Binary01Activation()
-    return SignActivation(estimator)
-
-
-def quantized_mlp(w_bits: int = 32, a_bits: int = 32, in_features: int = 64, hidden: int = 64,
-                  num_classes: int = 10, depth: int = 2, first_last_fp: bool = True, weight_quant=None,
-                  act_quant=None, estimator: str = "clipped", seed: int = 0) -> Sequential:
-    """An MLP of ``depth`` hidden blocks ``Linear_q -> BatchNorm1d -> Act_q``, then a ``Linear`` classifier.
-
-    Weights: ``weight_quant`` in ("fp", "dorefa", "sign", "xnor", "libra_pb", "twn", "ttq"); by default
-    "fp" for ``w_bits=32``, "xnor" for 1, "dorefa" (``w_bits``-bit) otherwise. Activations:
-    ``act_quant`` in ("kbit", "01", "sign"), default "kbit" (``a_bits`` levels on [0, 1]; 32 = clip).
-    ``first_last_fp=True`` keeps the first and the last ``Linear`` full precision (as in XNOR-Net, DoReFa).
-    Initial weights from ``np.random.default_rng(seed)``. Shapes ``(N, in_features) -> (N, num_classes)``.
-    """
-    w_bits, a_bits = _bits(w_bits, "w_bits"), _bits(a_bits, "a_bits")
-    _choice(weight_quant, (None, "fp", "dorefa") + BINARY_WEIGHTS + TERNARY_WEIGHTS, "weight_quant")
-    _choice(act_quant, (None, "kbit", "01", "sign"), "act_quant")
-    _choice(estimator, SIGN_ESTIMATORS, "estimator")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-    gen = np.random.default_rng(seed)
-    layers, n_in = [], in_features
-    for i in range(depth):
-        fp = first_last_fp and i == 0
-        layers += [_weight_layer(n_in, hidden, 32 if fp else w_bits, "fp" if fp else weight_quant, estimator, gen),
-                   BatchNorm1d(hidden), _act_layer(a_bits, act_quant, estimator)]
-        n_in = hidden
-    layers.append(Linear(hidden, num_classes, generator=gen) if first_last_fp
-                  else _weight_layer(hidden, num_classes, w_bits, weight_quant, estimator, gen))
-    return Sequential(*layers)
-
-
-class TrainResult(NamedTuple):
-    model: Sequential
-    test_acc: float | None      # None when training diverged
-    history: dict
-    diverged: bool
-
-
-def train_quantized_mlp(w_bits: int = 32, a_bits: int = 32, data=None, epochs: int = 10, lr: float = 0.01,
-                        batch_size: int = 64, seed: int = 0, **model_kwargs) -> TrainResult:
-    """Train :func:`quantized_mlp` with Adam on ``data = (X_train, y_train, X_test, y_test)`` (flat ``X``).
-
-    ``data=None``: ``load_digits(flat=True)``. Estimator "ede" follows :class:`EDESchedule`.
-    A non-finite loss stops training and is reported as ``diverged=True`` with ``test_acc=None``.
-    Deterministic for a fixed ``seed`` (BLAS on one thread).
-    """
-    from threadpoolctl import threadpool_limits
-
-    from ..data import DataLoader, load_digits
-    from ..nn.loss import CrossEntropyLoss
-    from ..optim import Adam
-    from ..train import evaluate, fit
-
-    X_train, y_train, X_test, y_test = load_digits(flat=True) if data is None else data
-    model = quantized_mlp(w_bits, a_bits, in_features=X_train.shape[1],
-                          num_classes=int(max(y_train.max(), y_test.max())) + 1, seed=seed, **model_kwargs)
-    loader = DataLoader(X_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
-    schedule = EDESchedule(model, epochs) if model_kwargs.get("estimator") == "ede" else None
-    with threadpool_limits(limits=1, user_api="blas"):
-        try:
-            history = fit(model, loader, CrossEntropyLoss(), Adam(model.parameters(), lr=lr), epochs,
-                          scheduler=schedule, progress=False)
-        except (FloatingPointError, ValueError) as err:      # fit's check, or the loss refusing inf logits
-            if isinstance(err, ValueError) and "finite" not in str(err):
-                raise
-            return TrainResult(model, None, {}, True)
-        acc = evaluate(model, DataLoader(X_test, y_test, batch_size=512))
-    return TrainResult(model, acc, history, False)
-
-
-def bit_width_table(configs, data=None, **train_kwargs) -> list:
-    """``[(w_bits, a_bits, test accuracy or None if diverged), ...]``: one :func:`train_quantized_mlp` per ``(w, a)``."""
-    return [(w, a, train_quantized_mlp(w, a, data, **train_kwargs).test_acc) for w, a in configs]
-
-
-def format_bit_table(rows, title: str = "test accuracy") -> str:
-    """The rows of :func:`bit_width_table` as a fixed-width text table (accuracy in %, 2 decimals)."""
-    lines = [f"{'W/A':>6}  {title:>14}", "-" * 22]
-    for w, a, acc in rows:
-        lines.append(f"{f'{w}/{a}':>6}  {'diverged' if acc is None else f'{100 * acc:.2f} %':>14}")
-    return "\n".join(lines)
+def __getattr__(name):
+    if name in _MOVED:
+        from . import bnn_mlp
+        return getattr(bnn_mlp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
