@@ -64,11 +64,6 @@ def qnn_training(kind: str, X, y):
     return model, epoch
 
 
-def qnn_epoch(kind: str, X, y):
-    """A closure that trains one epoch of the qnn_lite model per call."""
-    return qnn_training(kind, X, y)[1]
-
-
 def torch_epoch(torch, kind: str, X, y):
     """The same epoch in PyTorch (same data order, same optimizer)."""
     tnn = torch.nn
@@ -136,7 +131,7 @@ def main() -> None:
             with threads(n):
                 if torch is not None:
                     torch.set_num_threads(n)
-                epochs = {"qnn": qnn_epoch(kind, X, y)}
+                epochs = {"qnn": qnn_training(kind, X, y)[1]}
                 if torch is not None:
                     epochs["torch"] = torch_epoch(torch, kind, X, y)
                 for epoch in epochs.values():  # warm-up
