@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd.tensor import Tensor
+from ..autograd.tensor import Tensor
 
 
 def load_digits(test_size: float = 0.2, seed: int = 0, flat: bool = False):

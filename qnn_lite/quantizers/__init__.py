@@ -1,0 +1,1 @@
+"""`qnn_lite.quantizers`: the quantizer ops — functions, Functions and Modules on arrays and Tensors."""

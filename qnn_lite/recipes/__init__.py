@@ -1,0 +1,1 @@
+"""`qnn_lite.recipes`: the chapters' experiments — training recipes and the tables the chapters print."""
