@@ -51,6 +51,9 @@ def _int8_kernel():
     return int8_matmul
 
 
+_INT8_MAX_K = (2**31 - 1) // 2**14  # = kernels.intgemm.MAX_K: the int32 kernel is exact up to here
+
+
 def _fits_int8(a: np.ndarray) -> bool:
     return a.size == 0 or (a.min() >= -128 and a.max() <= 127)
 
@@ -61,8 +64,8 @@ def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     With ``GEMM_BACKEND == "auto"`` and both operands in int8 range it runs
     ``qnn_lite.kernels.int8_matmul`` (numba, int32 accumulators); otherwise numpy's int64 matmul.
     """
-    if GEMM_BACKEND == "auto" and _fits_int8(a) and _fits_int8(b):
-        kernel = _int8_kernel()
+    if GEMM_BACKEND == "auto" and np.shape(a)[-1] <= _INT8_MAX_K and _fits_int8(a) and _fits_int8(b):
+        kernel = _int8_kernel()   # exact for K <= 131071; longer K: numpy below checks the result
         if kernel is not None:
             return kernel(np.ascontiguousarray(a, np.int8), np.ascontiguousarray(b, np.int8)).astype(np.int64)
     acc = a.astype(np.int64) @ b.astype(np.int64)
