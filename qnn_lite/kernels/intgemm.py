@@ -17,6 +17,7 @@ columns x 4 K-values. Without VNNI the same sums use generic vector code.
 import numpy as np
 from numba import njit, prange
 
+from ..validate import check_shape
 from ._config import threads_for
 from ._simd import vdpbusd, vstore_sub_i32, vzero_i32
 
@@ -103,8 +104,7 @@ def _check_int8(x, name):
         raise TypeError(f"{name} must be a numpy int8 array, got {type(x).__name__}")
     if x.dtype != np.int8:
         raise TypeError(f"{name} must be int8, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    check_shape(x, name, 2)
 
 
 def int8_matmul(A, B):
