@@ -23,7 +23,8 @@ GitHub issue #125). SRAM reads of A and B and writes of C count the elements tha
 cross the array edges; they equal SCALE-Sim's counts except OS output writes
 (SCALE-Sim adds rows + cols per fold there).
 
-Stepping costs time and memory: 512^3 on an 8x8 array takes ~10 s, 4096^3 about 1.5 h.
+Stepping costs time and memory: 512^3 on the default 8x8 array is 2.2 million cycles (10 s
+to a minute), 4096^3 is 1.1 billion (hours, and ~40 GiB for the per-cycle utilisation alone).
 ``run_gemm`` refuses a layer whose simulator state cannot fit in memory (``MemoryError`` with
 the size it would need, see ``qnn_lite.hw.budget``), shows a tqdm bar over the folds of a long
 run (silent with ``QNN_LITE_QUIET=1``), and refuses operands whose exact product could
