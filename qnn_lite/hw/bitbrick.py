@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from ..validate import as_array, check_int
+from ..validate import check_int
 
 BIT_WIDTHS = (1, 2, 4, 8)
 
@@ -41,7 +41,7 @@ def value_range(bits: int, signed: bool) -> tuple[int, int]:
 
 
 def _check_operand(name: str, x, bits: int, signed: bool) -> np.ndarray:
-    x = as_array(x, name)
+    x = np.asarray(x)  # not validate.as_array: that imports autograd, and hw stays a leaf
     if x.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {x.dtype}")
     lo, hi = value_range(bits, signed)

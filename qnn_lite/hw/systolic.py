@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from ..validate import as_array, check_shape
+from ..validate import check_shape
 from .budget import check_fits, progress
 from .estimate import (check_dataflow, check_positive_int, conv_output_size,
                        cycles_per_fold, estimate_cycles, fold_counts, scalesim_mapping)
@@ -84,7 +84,7 @@ class SystolicReport:
 
 
 def _check_int_matrix(name: str, X) -> np.ndarray:
-    X = as_array(X, name)
+    X = np.asarray(X)  # not validate.as_array: that imports autograd, and hw stays a leaf
     if X.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {X.dtype}")
     check_shape(X, name, 2, "(a matrix)")
