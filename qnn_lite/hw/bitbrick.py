@@ -24,6 +24,8 @@ import numbers
 
 import numpy as np
 
+from ..validate import check_int
+
 BIT_WIDTHS = (1, 2, 4, 8)
 
 
@@ -39,8 +41,8 @@ def value_range(bits: int, signed: bool) -> tuple[int, int]:
 
 
 def _check_operand(name: str, x, bits: int, signed: bool) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
+    x = np.asarray(x)  # not validate.as_array: that imports autograd, and hw stays a leaf
+    if x.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {x.dtype}")
     lo, hi = value_range(bits, signed)
     if x.size and (x.min() < lo or x.max() > hi):
@@ -130,16 +132,16 @@ class BitFusionArray:
     """N rows x M columns of FusionUnits (Sharma et al., 2018), bit-exact GEMM / conv."""
 
     def __init__(self, N: int = 16, M: int = 16):
-        for name, v in (("N", N), ("M", M)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        self.N, self.M = int(N), int(M)
+        self.N, self.M = check_int(N, "N", 1), check_int(M, "M", 1)
 
     def __repr__(self):
         return f"BitFusionArray(N={self.N}, M={self.M})"
 
     def conv_cycles(self, batch, IC, OC, OH, OW, KH, KW, a_bits=8, w_bits=8) -> int:
         """B * ceil(OC/M) * OH * OW * KH * KW * ceil(IC / (N * pf)) (BitFusion's model)."""
+        for name, v in (("batch", batch), ("IC", IC), ("OC", OC), ("OH", OH), ("OW", OW),
+                        ("KH", KH), ("KW", KW)):
+            check_int(v, name, 1)
         pf = products_per_cycle(a_bits, w_bits)
         return batch * math.ceil(OC / self.M) * OH * OW * KH * KW * math.ceil(IC / (self.N * pf))
 
@@ -159,11 +161,12 @@ class BitFusionArray:
         if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
             raise ValueError(f"x must be (B, IC, H, W) and w (OC, IC, KH, KW) with the same IC; "
                              f"got x {x.shape}, w {w.shape}")
-        if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
-            raise ValueError(f"stride must be an int >= 1, got {stride!r}")
+        stride = check_int(stride, "stride", 1)
         B, IC, H, W = x.shape
         OC, _, KH, KW = w.shape
-        if KH > H or KW > W or 0 in x.shape + w.shape:
+        if 0 in x.shape + w.shape:
+            raise ValueError(f"x and w must have no empty axis, got x {x.shape}, w {w.shape}")
+        if KH > H or KW > W:
             raise ValueError(f"kernel {KH}x{KW} must fit in the {H}x{W} input; got x {x.shape}")
         OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1
         N, M, pf = self.N, self.M, unit.pf
@@ -195,6 +198,9 @@ class BitFusionArray:
         if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
             raise ValueError(f"A and B must be 2-D with A.shape[1] == B.shape[0]; "
                              f"got A {A.shape}, B {B.shape}")
+        if 0 in A.shape + B.shape:
+            raise ValueError(f"A (M, K) and B (K, N) must be non-empty, got M, K, N = "
+                             f"{A.shape[0]}, {A.shape[1]}, {B.shape[1]}")
         y, report = self.conv2d(A[:, :, None, None], B.T[:, :, None, None], 1,
                                 a_bits, w_bits, a_signed, w_signed)
         return y[:, :, 0, 0], report

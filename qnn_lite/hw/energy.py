@@ -17,7 +17,8 @@ Our assumptions for integer widths the table does not list (say them when you us
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numbers
+
+from ..validate import check_bits, check_int, check_number
 
 HOROWITZ_PJ = {
     ("add", "int8"): 0.03, ("add", "int32"): 0.1, ("add", "fp16"): 0.4, ("add", "fp32"): 0.9,
@@ -28,12 +29,6 @@ DRAM_PJ_PER_32BIT = 640.0
 DRAM_PJ_PER_BIT = DRAM_PJ_PER_32BIT / 32
 
 
-def _check_int_bits(name, bits, hi=32):
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 1 <= bits <= hi:
-        raise ValueError(f"{name} must be an int in 1..{hi}, got {bits!r}")
-    return int(bits)
-
-
 def add_energy(bits: int = 32, kind: str = "int") -> float:
     """pJ for one add: table for int8/int32/fp16/fp32, linear in the width otherwise."""
     if kind == "fp":
@@ -42,7 +37,7 @@ def add_energy(bits: int = 32, kind: str = "int") -> float:
         return HOROWITZ_PJ[("add", f"fp{bits}")]
     if kind != "int":
         raise ValueError(f"kind must be 'int' or 'fp', got {kind!r}")
-    bits = _check_int_bits("bits", bits)
+    bits = check_bits(bits, "bits", 1, 32)
     if bits <= 8:
         return 0.03 * bits / 8
     return 0.03 + (0.1 - 0.03) * (bits - 8) / 24
@@ -58,7 +53,7 @@ def mult_energy(a_bits: int = 8, w_bits: int | None = None, kind: str = "int") -
         return HOROWITZ_PJ[("mult", f"fp{a_bits}")]
     if kind != "int":
         raise ValueError(f"kind must be 'int' or 'fp', got {kind!r}")
-    a_bits, w_bits = _check_int_bits("a_bits", a_bits), _check_int_bits("w_bits", w_bits)
+    a_bits, w_bits = check_bits(a_bits, "a_bits", 1, 32), check_bits(w_bits, "w_bits", 1, 32)
     if a_bits == w_bits == 32:
         return HOROWITZ_PJ[("mult", "int32")]
     return 0.2 * a_bits * w_bits / 64
@@ -98,10 +93,8 @@ def layer_energy(macs: int, a_elems: int, w_elems: int, out_elems: int, a_bits: 
     """
     for name, v in (("macs", macs), ("a_elems", a_elems), ("w_elems", w_elems),
                     ("out_elems", out_elems)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-    if not sram_reads_per_mac >= 0:
-        raise ValueError(f"sram_reads_per_mac must be >= 0, got {sram_reads_per_mac!r}")
+        check_int(v, name, 0)
+    check_number(sram_reads_per_mac, "sram_reads_per_mac", 0)
     compute = macs * (mult_energy(a_bits, w_bits, kind) + add_energy(acc_bits, kind))
     per_bit = sram_energy_per_bit(sram_kb)
     sram = (macs * sram_reads_per_mac * (a_bits + w_bits) + out_elems * acc_bits) * per_bit

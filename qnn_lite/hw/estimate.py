@@ -29,26 +29,20 @@ per fold (a counting quirk of ``systolic_compute_os``); we count each output onc
 from __future__ import annotations
 
 import math
-import numbers
+
+from ..validate import check_choice, check_int
 
 DATAFLOWS = ("ws", "os", "is")
 
 
 def check_positive_int(name: str, value) -> int:
     """Return ``value`` as an int if it is an integer >= 1, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-    value = int(value)
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return value
+    return check_int(value, name, 1)
 
 
 def check_dataflow(dataflow) -> str:
     """Return the dataflow name, or raise ValueError naming the allowed ones."""
-    if dataflow not in DATAFLOWS:
-        raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {dataflow!r}")
-    return dataflow
+    return check_choice(dataflow, "dataflow", DATAFLOWS)
 
 
 def scalesim_mapping(M: int, K: int, N: int, dataflow: str) -> tuple[int, int, int]:

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ..validate import check_bits, check_int
+
 
 @dataclass(frozen=True)
 class Device:
@@ -78,19 +80,13 @@ def attainable(intensity, peak: float, bandwidth: float):
     return np.minimum(peak, intensity * bandwidth)
 
 
-def _check_bits(name, bits):
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 64:
-        raise ValueError(f"{name} must be an int in 1..64, got {bits!r}")
-
-
 def gemm_intensity(M: int, K: int, N: int, a_bits: int = 8, w_bits: int = 8,
                    out_bits: int = 32) -> float:
     """2*M*K*N / ((M*K*a_bits + K*N*w_bits + M*N*out_bits) / 8) ops per byte."""
     for name, v in (("M", M), ("K", K), ("N", N)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        check_int(v, name, 1)
     for name, v in (("a_bits", a_bits), ("w_bits", w_bits), ("out_bits", out_bits)):
-        _check_bits(name, v)
+        check_bits(v, name, 1, 64)
     bytes_moved = (M * K * a_bits + K * N * w_bits + M * N * out_bits) / 8
     return 2 * M * K * N / bytes_moved
 
@@ -104,7 +100,7 @@ def conv2d_intensity(C_in: int, H: int, W: int, C_out: int, R: int, S: int, stri
     if E_h < 1 or E_w < 1:
         raise ValueError(f"kernel {R}x{S} does not fit the {H}x{W} input with padding {padding}")
     for name, v in (("a_bits", a_bits), ("w_bits", w_bits), ("out_bits", out_bits)):
-        _check_bits(name, v)
+        check_bits(v, name, 1, 64)
     macs = batch * C_out * E_h * E_w * C_in * R * S
     bits = batch * C_in * H * W * a_bits + C_out * C_in * R * S * w_bits \
         + batch * C_out * E_h * E_w * out_bits

@@ -22,6 +22,14 @@ the one where the bottom-right PE finishes), so our cycle count is SCALE-Sim's
 GitHub issue #125). SRAM reads of A and B and writes of C count the elements that
 cross the array edges; they equal SCALE-Sim's counts except OS output writes
 (SCALE-Sim adds rows + cols per fold there).
+
+Stepping costs time and memory: 512^3 on the default 8x8 array is 2.2 million cycles (10 s
+to a minute), 4096^3 is 1.1 billion (hours, and ~40 GiB for the per-cycle utilisation alone).
+``run_gemm`` refuses a layer whose simulator state cannot fit in memory (``MemoryError`` with
+the size it would need, see ``qnn_lite.hw.budget``), shows a tqdm bar over the folds of a long
+run (silent with ``QNN_LITE_QUIET=1``), and refuses operands whose exact product could
+overflow the int64 accumulators. For big layers use ``qnn_lite.hw.estimate_cycles``: the
+same cycle count in closed form.
 """
 from __future__ import annotations
 
@@ -30,8 +38,12 @@ import math
 
 import numpy as np
 
+from ..validate import check_shape
+from .budget import check_fits, progress
 from .estimate import (check_dataflow, check_positive_int, conv_output_size,
-                       cycles_per_fold, fold_counts, scalesim_mapping)
+                       cycles_per_fold, estimate_cycles, fold_counts, scalesim_mapping)
+
+INT64_MAX = 2**63 - 1
 
 
 @dataclass
@@ -72,12 +84,26 @@ class SystolicReport:
 
 
 def _check_int_matrix(name: str, X) -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
+    X = np.asarray(X)  # not validate.as_array: that imports autograd, and hw stays a leaf
+    if X.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {X.dtype}")
-    if X.ndim != 2 or X.size == 0:
+    check_shape(X, name, 2, "(a matrix)")
+    if X.size == 0:
         raise ValueError(f"{name} must be a non-empty 2-D array, got shape {X.shape}")
+    if X.dtype == np.uint64 and X.max() > INT64_MAX:
+        raise ValueError(f"{name} must fit int64 (the simulator's accumulators), got a value "
+                         f"{int(X.max())} > 2**63 - 1")
     return X.astype(np.int64)
+
+
+def _check_no_overflow(A: np.ndarray, B: np.ndarray) -> None:
+    """Raise if a partial sum of A @ B could leave int64: bound = sum_k max|A[:, k]| max|B[k, :]|."""
+    a = [max(-lo, hi) for lo, hi in zip(A.min(axis=0).tolist(), A.max(axis=0).tolist())]
+    b = [max(-lo, hi) for lo, hi in zip(B.min(axis=1).tolist(), B.max(axis=1).tolist())]
+    bound = sum(x * y for x, y in zip(a, b))                 # Python ints: exact
+    if bound > INT64_MAX:
+        raise ValueError(f"A @ B may reach |C| = {bound} (sum_k max|A[:, k]| * max|B[k, :]|), beyond "
+                         f"the int64 accumulators' 2**63 - 1: the result would wrap; use smaller values")
 
 
 class SystolicArray:
@@ -102,6 +128,10 @@ class SystolicArray:
         B for OS, the stationary tile while it loads), ``stationary`` (the stationary
         tile, or OS accumulators), ``phase`` ("load" or "stream") and ``fold``.
         Recording costs memory proportional to cycles*rows*cols: use small layers.
+        Raises ``MemoryError`` (naming the bytes needed) when the simulator state cannot fit,
+        and ``ValueError`` when the product could overflow int64. Long runs show a tqdm bar
+        (``QNN_LITE_QUIET=1`` silences it); for big layers ``qnn_lite.hw.estimate_cycles`` gives
+        the cycle count in closed form.
         """
         A, B = _check_int_matrix("A", A), _check_int_matrix("B", B)
         if A.shape[1] != B.shape[0]:
@@ -109,6 +139,19 @@ class SystolicArray:
                              f"B is {B.shape} (A.shape[1] must equal B.shape[0])")
         M, K = A.shape
         N = B.shape[1]
+        _check_no_overflow(A, B)
+        check_fits(M, K, N, self.rows, self.cols, self.dataflow, record)
+        fr, fc = fold_counts(M, K, N, self.rows, self.cols, self.dataflow)
+        self._bar = progress(fr * fc, estimate_cycles(M, K, N, self.rows, self.cols, self.dataflow),
+                             f"{self!r} ({M}x{K}x{N})")
+        try:
+            C = self._run(A, B, record)
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+        return C, self._report(M, K, N)
+
+    def _run(self, A, B, record):
         self._stats = {"a_reads": 0, "b_reads": 0, "c_writes": 0}
         self._util, self._mapping = [], []
         self._trace = {k: [] for k in ("busy", "mac", "left", "down", "stationary", "phase",
@@ -120,7 +163,11 @@ class SystolicArray:
                                      ("b_reads", "a_reads")).T
         else:
             C = self._run_output_stationary(A, B)
-        return C, self._report(M, K, N)
+        return C
+
+    def _tick(self):
+        if getattr(self, "_bar", None) is not None:
+            self._bar.update(1)
 
     def _record(self, n_busy, left, down, stationary, phase, fold, busy_mac=None):
         """Log one cycle: utilisation always; with record=True the full PE state."""
@@ -200,6 +247,7 @@ class SystolicArray:
                 cols_out = np.broadcast_to(c0 + np.arange(cc), done.shape)
                 np.add.at(Y, (bottom_tag[:, :cc][done], cols_out[done]), bottom_val[:, :cc][done])
                 self._stats["c_writes"] += int(np.count_nonzero(done))
+                self._tick()
         return Y
 
     def _run_output_stationary(self, A, B):
@@ -245,6 +293,7 @@ class SystolicArray:
                 # PE (i, j) finished in cycle K-1+i+j; its result is written out once
                 out[m0:m0 + mm, n0:n0 + nn] = acc[:mm, :nn]
                 self._stats["c_writes"] += mm * nn
+                self._tick()
         return out
 
     def _report(self, M, K, N):

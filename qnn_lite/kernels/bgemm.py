@@ -21,6 +21,7 @@ count with weight w[m, n] into the int32 output:
 import numpy as np
 from numba import njit, prange
 
+from ..validate import check_int, check_shape
 from ._config import threads_for
 from ._simd import vandpop, vaxpy_u64_i32, vload_u64, vsplat_u64, vxorpop, vzero_u64
 from .bitpack import WORD, num_words, pack_rows
@@ -145,8 +146,7 @@ def _check_packed(x, name):
         raise TypeError(f"{name} must be a numpy uint64 array, got {type(x).__name__}")
     if x.dtype != np.uint64:
         raise TypeError(f"{name} must be uint64, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (rows, words), got shape {x.shape}")
+    check_shape(x, name, 2, "(rows, words)")
 
 
 def binary_matmul(A_packed, B_packed, k):
@@ -171,8 +171,7 @@ def _check_real(x, name, ndim):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a bool, integer or float array, got {x.dtype}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    check_shape(x, name, ndim)
 
 
 def binary_linear(x_pm1, w_pm1):
@@ -188,12 +187,11 @@ def binary_linear(x_pm1, w_pm1):
 
 
 def _pair(v, name, low):
-    vals = (v, v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else tuple(v) \
-        if isinstance(v, (tuple, list)) else None
-    if vals is None or len(vals) != 2 or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool)
-                                                   and t >= low for t in vals):
+    """``v`` or ``(v_h, v_w)`` as two ints >= ``low``."""
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(vals) != 2:
         raise ValueError(f"{name} must be an int >= {low} or a pair of them, got {v!r}")
-    return int(vals[0]), int(vals[1])
+    return check_int(vals[0], name, low), check_int(vals[1], name, low)
 
 
 def binary_conv2d(x, w, stride=1, padding=0):

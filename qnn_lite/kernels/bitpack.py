@@ -21,6 +21,7 @@ plane, m = bits - 1, has weight -2**(bits - 1)).
 import numpy as np
 from numba import njit, prange
 
+from ..validate import check_bits, check_shape
 from ._config import threads_for
 from ._simd import signbits64
 
@@ -148,8 +149,7 @@ def _as_real_2d(x, name):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a bool, integer or float array, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    check_shape(x, name, 2)
     if x.dtype == np.float32:
         return x
     if x.dtype.kind == "f" and np.isnan(x).any():
@@ -194,8 +194,7 @@ def _unpack_bits(packed, k, name):
     if not isinstance(packed, np.ndarray) or packed.dtype != np.uint64:
         got = packed.dtype if isinstance(packed, np.ndarray) else type(packed).__name__
         raise TypeError(f"{name} must be a uint64 array, got {got}")
-    if packed.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (rows, words), got shape {packed.shape}")
+    check_shape(packed, name, 2, "(rows, words)")
     words = packed.shape[1]
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) \
             or not (WORD * (words - 1) < k <= WORD * words or (words == 0 and k == 0)):
@@ -218,14 +217,12 @@ def unpack_cols(packed, k, dtype=np.float32):
 
 def check_int_range(x, bits, signed, name):
     """Validate an integer operand of a `bits`-bit (un)signed format; return it as int16."""
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 8:
-        raise ValueError(f"{name[0].lower()}_bits must be an int in 1..8, got {bits!r}")
+    bits = check_bits(bits, f"{name[0].lower()}_bits", 1, 8)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    check_shape(x, name, 2)
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     if x.size and (x.min() < lo or x.max() > hi):
         kind = "signed" if signed else "unsigned"

@@ -14,6 +14,7 @@ each pair's count with its weight into the int32 result.
 """
 import numpy as np
 
+from ..validate import check_shape
 from .bitpack import pack_bitplanes_cols, pack_bitplanes_rows
 from .bgemm import popcount_gemm
 
@@ -36,8 +37,8 @@ def bit_serial_matmul(A, B, a_bits, b_bits, a_signed=False, b_signed=False):
     cannot overflow: K * max|a| * max|b| must stay below 2^31 (else ValueError).
     """
     for x, name in ((A, "A"), (B, "B")):
-        if isinstance(x, np.ndarray) and x.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+        if isinstance(x, np.ndarray):
+            check_shape(x, name, 2)
     if isinstance(A, np.ndarray) and isinstance(B, np.ndarray) and A.shape[1] != B.shape[0]:
         raise ValueError(f"B must have {A.shape[1]} rows (A is {A.shape}), got shape {B.shape}")
     Ap = pack_bitplanes_rows(A, a_bits, a_signed)          # (a_bits, M, W), validates A

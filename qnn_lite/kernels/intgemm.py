@@ -6,8 +6,9 @@ The VNNI instruction `vpdpbusd` multiplies unsigned x signed bytes and adds grou
 of four into int32 lanes (64 products per instruction). A is signed, so shift it:
     u = a + 128 (flip the sign bit),   sum_k a b = sum_k u b - 128 * sum_k b
 and subtract 128 * colsum(B) when storing. Every step is int32 arithmetic mod 2^32,
-so the result is exact whenever the true result fits int32: K <= 2**31 / 2**14 = 131072
-(|a*b| <= 2**14); larger K raises ValueError.
+so the result is exact whenever the true result fits int32. The largest product is
+(-128)(-128) = 2**14, so every result fits for K <= MAX_K = (2**31 - 1) // 2**14 = 131071
+(K = 131072 could reach 2**31, one past INT32_MAX); larger K raises ValueError.
 
 The micro-kernel keeps a 4 x 64 block of C in 16 vector registers; B is repacked once
 into panels (ceil(N/64), ceil(K/4), 64, 4) int8, so one 64-byte load gives 16
@@ -16,13 +17,15 @@ columns x 4 K-values. Without VNNI the same sums use generic vector code.
 import numpy as np
 from numba import njit, prange
 
+from ..validate import check_shape
 from ._config import threads_for
 from ._simd import vdpbusd, vstore_sub_i32, vzero_i32
 
-__all__ = ["int8_matmul"]
+__all__ = ["int8_matmul", "MAX_K"]
 
 PANEL = 64          # columns of B per panel = 4 vectors of 16 int32 lanes
 ROW_BLOCK = 32      # rows of A per parallel task
+MAX_K = (2**31 - 1) // 2**14   # 131071: K * (-128)(-128) <= INT32_MAX for every input
 
 
 @njit(cache=True)
@@ -101,8 +104,7 @@ def _check_int8(x, name):
         raise TypeError(f"{name} must be a numpy int8 array, got {type(x).__name__}")
     if x.dtype != np.int8:
         raise TypeError(f"{name} must be int8, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    check_shape(x, name, 2)
 
 
 def int8_matmul(A, B):
@@ -112,8 +114,9 @@ def int8_matmul(A, B):
     M, K = A.shape
     if B.shape[0] != K:
         raise ValueError(f"B must have {K} rows (A is {A.shape}), got shape {B.shape}")
-    if K > 2**31 // 2**14:
-        raise ValueError(f"A has K = {K} columns; int32 accumulation is exact only for K <= 131072")
+    if K > MAX_K:
+        raise ValueError(f"A has K = {K} columns; int32 accumulation is exact only for K <= {MAX_K} "
+                         f"(K * 128 * 128 must fit int32); use int64 numpy (a.astype(np.int64) @ b) instead")
     N = B.shape[1]
     KP = (K + 3) // 4
     NP = (N + PANEL - 1) // PANEL

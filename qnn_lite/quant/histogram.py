@@ -19,6 +19,8 @@ Infinities in the input are dropped (with torch). Shapes: any input; ``histogram
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .observers import ObserverBase
@@ -26,6 +28,9 @@ from .observers import ObserverBase
 __all__ = ["HistogramObserver"]
 
 f32 = np.float32
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _linspace32(start, end, steps: int) -> np.ndarray:
@@ -93,6 +98,12 @@ class HistogramObserver(ObserverBase):
         if x.size == 0:
             return
         x_min, x_max = x.min(), x.max()
+        lo, hi = (x_min, x_max) if self._empty() else (min(self.min_val, x_min), max(self.max_val, x_max))
+        if (np.float64(hi) - np.float64(lo)) * self.bins > _F32_MAX:  # torch.histc's float32 overflows
+            raise ValueError(f"x: the observed range [{lo!s}, {hi!s}] is {np.float64(hi) - np.float64(lo):.4g} "
+                             f"wide; {type(self).__name__} with {self.bins} bins handles ranges up to "
+                             f"{_F32_MAX / self.bins:.4g} (float32 max / bins; torch bins such data wrongly "
+                             "or returns NaN): rescale x or use MinMaxObserver")
         if self._empty():
             self.min_val, self.max_val = x_min, x_max
             self.histogram = _histc(x, self.bins, x_min, x_max)
@@ -125,7 +136,16 @@ class HistogramObserver(ObserverBase):
 
     # ----- the search --------------------------------------------------------------------------
     def _compute_quantization_error(self, next_start_bin: int, next_end_bin: int) -> float:
-        """Modelled L2 error of quantizing bins ``[next_start_bin, next_end_bin]`` into ``dst_nbins`` levels."""
+        """Modelled L2 error of quantizing bins ``[next_start_bin, next_end_bin]`` into ``dst_nbins`` levels.
+
+        float32 like torch; when its cubed widths overflow (ranges wider than ~1e15, where torch's
+        error becomes inf / NaN and its search goes astray) the same model runs in float64.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            norm = self._error_model(next_start_bin, next_end_bin, f32)
+        return norm if math.isfinite(norm) else self._error_model(next_start_bin, next_end_bin, np.float64)
+
+    def _error_model(self, next_start_bin: int, next_end_bin: int, f32) -> float:
         bin_width = (float(self.max_val) - float(self.min_val)) / self.bins
         dst_bin_width = bin_width * (next_end_bin - next_start_bin + 1) / self.dst_nbins
         if dst_bin_width == 0.0:

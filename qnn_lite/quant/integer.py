@@ -51,6 +51,9 @@ def _int8_kernel():
     return int8_matmul
 
 
+_INT8_MAX_K = (2**31 - 1) // 2**14  # = kernels.intgemm.MAX_K: the int32 kernel is exact up to here
+
+
 def _fits_int8(a: np.ndarray) -> bool:
     return a.size == 0 or (a.min() >= -128 and a.max() <= 127)
 
@@ -61,8 +64,8 @@ def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     With ``GEMM_BACKEND == "auto"`` and both operands in int8 range it runs
     ``qnn_lite.kernels.int8_matmul`` (numba, int32 accumulators); otherwise numpy's int64 matmul.
     """
-    if GEMM_BACKEND == "auto" and _fits_int8(a) and _fits_int8(b):
-        kernel = _int8_kernel()
+    if GEMM_BACKEND == "auto" and np.shape(a)[-1] <= _INT8_MAX_K and _fits_int8(a) and _fits_int8(b):
+        kernel = _int8_kernel()   # exact for K <= 131071; longer K: numpy below checks the result
         if kernel is not None:
             return kernel(np.ascontiguousarray(a, np.int8), np.ascontiguousarray(b, np.int8)).astype(np.int64)
     acc = a.astype(np.int64) @ b.astype(np.int64)
@@ -109,9 +112,13 @@ class _IntegerWeightLayer:
         self.in_qp, self.out_qp, self.relu = in_qp, out_qp, relu
         bias_scale = in_qp.scale * s_w                           # float64, per channel
         b = np.zeros(w.shape[0]) if layer.bias is None else layer.bias.data.astype(np.float64)
-        self.bias_q = np.rint(b / bias_scale).astype(np.int64)   # int32 range checked below
-        if self.bias_q.size and np.abs(self.bias_q).max() > INT32_MAX:
-            raise OverflowError("quantized bias does not fit int32")
+        bias_q = np.rint(b / bias_scale)                           # float64; checked before the cast
+        bad = ~(np.abs(bias_q) <= INT32_MAX)                          # also catches inf / NaN
+        if bad.any():
+            c = int(np.argmax(bad))
+            raise OverflowError(f"quantized bias does not fit int32: channel {c} has bias {b[c]:.6g} / "
+                                f"(s_x s_w = {bias_scale[c]:.6g}) = {bias_q[c]:.6g}, beyond +-{INT32_MAX}")
+        self.bias_q = bias_q.astype(np.int64)
         self.real_multiplier = bias_scale / out_qp.scale
         self.M0, self.shift = _multipliers(self.real_multiplier)
         self.qmin = max(out_qp.qmin, out_qp.zero_point) if relu else out_qp.qmin
@@ -306,7 +313,10 @@ def convert_to_integer(model: Module) -> IntegerModel:
                 raise ValueError(f"{name}: {type(m).__name__} has no output quantizer (needs "
                                  "output_fake_quant or a QuantReLU / QuantAct right after it)")
             cls = IntegerConv2d if isinstance(m, QuantConv2d) else IntegerLinear
-            layers.append((name, cls(m, cur, out, relu)))
+            try:
+                layers.append((name, cls(m, cur, out, relu)))
+            except OverflowError as e:
+                raise OverflowError(f"{name} ({type(m).__name__}): {e}") from None
             cur = out
         elif isinstance(m, ReLU) and cur is not None:
             layers.append((name, IntegerReLU(cur.zero_point)))

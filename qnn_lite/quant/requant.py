@@ -25,6 +25,8 @@ import numbers
 
 import numpy as np
 
+from ..validate import check_int
+
 __all__ = ["INT32_MIN", "INT32_MAX", "quantize_multiplier", "saturating_rounding_doubling_high_mul",
            "rounding_divide_by_pot", "multiply_by_quantized_multiplier", "requantize",
            "quantized_add", "quantized_concat"]
@@ -110,7 +112,11 @@ def multiply_by_quantized_multiplier(x, M0, shift) -> np.ndarray:
     saturates to int32 (TFLite leaves that overflow undefined).
     """
     x = _int32(x, "x")
-    shift = np.asarray(shift, np.int64)
+    shift = np.asarray(shift)
+    if shift.dtype.kind not in "iu" or (shift.size and (shift.min() < -31 or shift.max() > 30)):
+        raise ValueError(f"shift must be integers in -31..30 (quantize_multiplier's range; "
+                         f"M = M0 * 2**(shift - 31)), got {shift.ravel()[:4].tolist()}")
+    shift = shift.astype(np.int64)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
     shifted = np.clip(x << left, INT32_MIN, INT32_MAX)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, M0), right)
@@ -122,6 +128,9 @@ def requantize(acc, M0, shift, out_zero_point, qmin: int, qmax: int) -> np.ndarr
     ``acc``: int32 accumulators; ``M0``/``shift`` scalars or per-channel arrays broadcasting
     against ``acc`` (channels last). A ReLU is folded in by passing ``qmin = max(qmin, z_out)``.
     """
+    qmin, qmax = check_int(qmin, "qmin"), check_int(qmax, "qmax")
+    if qmin > qmax:
+        raise ValueError(f"qmin must be <= qmax, got qmin={qmin}, qmax={qmax}")
     y = multiply_by_quantized_multiplier(acc, M0, shift).astype(np.int64) + np.int64(out_zero_point)
     return np.clip(y, qmin, qmax).astype(np.int32)
 

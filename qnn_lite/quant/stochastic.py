@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..validate import check_zero_point
 
 __all__ = ["stochastic_round", "stochastic_quantize", "StochasticFakeQuantize",
            "stochastic_fake_quantize", "quantize_gradient"]
@@ -71,6 +72,7 @@ def stochastic_quantize(x, scale, qmin: int, qmax: int, rng, zero_point: int = 0
     """
     x = _float(x)
     s = _check_qparams(scale, qmin, qmax, x.dtype)
+    zero_point = check_zero_point(zero_point, qmin, qmax).astype(x.dtype)
     q = np.clip(stochastic_round(x * (x.dtype.type(1) / s), rng) + zero_point, qmin, qmax)
     return ((q - zero_point) * s).astype(x.dtype)
 
@@ -81,6 +83,7 @@ class StochasticFakeQuantize(Function):
     def forward(ctx, x, scale, qmin, qmax, rng, zero_point=0):
         x = _float(x)
         s = _check_qparams(scale, qmin, qmax, x.dtype)
+        zero_point = check_zero_point(zero_point, qmin, qmax).astype(x.dtype)
         q = stochastic_round(x * (x.dtype.type(1) / s), rng) + zero_point
         ctx.save_for_backward((q >= qmin) & (q <= qmax))
         return ((np.clip(q, qmin, qmax) - zero_point) * s).astype(x.dtype)

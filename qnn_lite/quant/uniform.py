@@ -73,6 +73,22 @@ def _check_qminmax(qmin, qmax, strict: bool = False) -> tuple[int, int]:
 
 
 # ----- qparams from a range ------------------------------------------------------------
+def _finite_scale(scale32, scale64, lo, hi):
+    """``scale32`` where finite; where float32 overflowed (hi - lo > 3.4e38), the float64 value.
+
+    torch returns ``inf`` there; the float64 scale is the correct one. Raises if even that
+    does not fit float32.
+    """
+    if np.all(np.isfinite(scale32)):
+        return scale32
+    with np.errstate(over="ignore"):
+        fixed = np.where(np.isfinite(scale32), scale32, scale64.astype(np.float32))
+    if not np.all(np.isfinite(fixed)):
+        raise ValueError(f"min_val, max_val = {lo[()]!s}, {hi[()]!s}: the range is too wide for this grid, "
+                         f"its scale {scale64[()]!s} overflows float32 (max {np.finfo(np.float32).max:.4g})")
+    return fixed
+
+
 def calc_qparams(min_val, max_val, qmin: int, qmax: int, symmetric: bool = False,
                  eps: float = FLOAT32_EPS):
     """Scale and zero point that map ``[min_val, max_val]`` onto ``[qmin, qmax]`` (torch's rule).
@@ -105,11 +121,16 @@ def calc_qparams(min_val, max_val, qmin: int, qmax: int, symmetric: bool = False
     lo = np.minimum(lo, np.float32(0))
     hi = np.maximum(hi, np.float32(0))
     if symmetric:
-        scale = np.maximum(-lo, hi) / np.float32((qmax - qmin) / 2)
+        with np.errstate(over="ignore"):
+            scale = np.maximum(-lo, hi) / np.float32((qmax - qmin) / 2)
+        scale = _finite_scale(scale, np.maximum(-lo.astype(np.float64), hi) / ((qmax - qmin) / 2),
+                              lo, hi)
         scale = np.maximum(scale, eps32)
         zp = np.full(lo.shape, 0 if qmin < 0 else (qmin + qmax + 1) // 2, dtype=np.int64)
     else:
-        scale = (hi - lo) / np.float32(qmax - qmin)
+        with np.errstate(over="ignore"):
+            scale = (hi - lo) / np.float32(qmax - qmin)
+        scale = _finite_scale(scale, (hi.astype(np.float64) - lo) / (qmax - qmin), lo, hi)
         scale = np.maximum(scale, eps32)
         zp = qmin - np.rint(lo / scale).astype(np.int64)
         zp = np.clip(zp, qmin, qmax)
@@ -188,7 +209,10 @@ def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
         raise TypeError(f"q must hold integer codes, got dtype {q.dtype}")
     lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
     s, _, z, _, _ = _qparams(q, scale, zero_point, lo, hi, axis)
-    return ((q.astype(np.int64) - z.astype(np.int64)).astype(np.float32) * s).astype(np.float32)
+    # q - z in float64: exact for |q - z| < 2**53 (every code of <= 32 bits), and no int64
+    # wrap-around for 64-bit codes (uint64 2**64 - 1 stays 1.8e19, not -1)
+    d = q.astype(np.float64) - z.astype(np.float64)
+    return (d.astype(np.float32) * s).astype(np.float32)
 
 
 # ----- fake quantization: forward = quantize + dequantize, backward = STE -----------------

@@ -51,5 +51,5 @@ def test_errors_named():
 
 
 def test_k_too_large_for_int32():
-    with pytest.raises(ValueError, match="exact only for K <= 131072"):
+    with pytest.raises(ValueError, match="exact only for K <= 131071"):
         int8_matmul(np.zeros((1, 131073), np.int8), np.zeros((131073, 1), np.int8))
