@@ -72,7 +72,7 @@ def graded(tmp_path_factory):
         nbformat.write(nb, str(path))
         expected[str(path)] = (points, note)
     paths = [str(p) for p in masters + students] + list(expected)
-    grades = grade_notebooks(paths, jobs=2, timeout=6, case_timeout=1)
+    grades = grade_notebooks(paths, jobs=2, timeout=6, case_timeout=3)
     return {g.path: g for g in grades}, [str(m) for m in masters], [str(s) for s in students], expected
 
 
