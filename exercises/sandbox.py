@@ -149,10 +149,12 @@ class Kernel:
                 return "output", ename, used
 
     def close(self):
-        try:
-            self.kc.stop_channels()
-        except Exception:  # noqa: BLE001
-            pass
+        """Stop listening and SIGKILL the kernel's process group (the only cleanup off Linux)."""
+        for step in (self.kc.stop_channels, lambda: self.km.shutdown_kernel(now=True)):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 -- a kernel that is already gone
+                pass
 
 
 def run_job(job) -> dict:
