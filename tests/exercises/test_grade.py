@@ -15,21 +15,10 @@ from nbformat.v4 import new_code_cell
 from exercises.__main__ import main as cli
 from exercises.build import HERE, MASTERS
 from exercises.grade import grade_notebooks, table, write_csv
+from nbedit import index as _index, replace_body as _replace_body
 
 FULL_01 = {"1.1": 4, "1.2": 3, "1.3": 2, "1.4": 4}
 HIDDEN_01 = {"1.2": 1, "1.4": 1}  # exercises/hidden/ch01.py
-
-
-def _index(nb, text):
-    """Index of the first code cell starting with `text`."""
-    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(text))
-
-
-def _replace_body(nb, header, new_body):
-    """Replace the solution of the exercise cell starting with `header` by `new_body` (indented)."""
-    cell = nb.cells[_index(nb, header)]
-    head, _, rest = cell.source.partition("    ### BEGIN SOLUTION\n")
-    cell.source = head + "".join(f"    {line}\n" for line in new_body.split("\n")) + rest.split("### END SOLUTION")[1]
 
 
 def _crafted(master):

@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell
 
 from exercises.build import HERE, MASTERS
 from exercises.grade import grade_notebooks
+from nbedit import index as _index, replace_body as _body
 
 MASTER = MASTERS / "01_why_quantize.ipynb"
 STUDENT = HERE / "01_why_quantize.ipynb"
@@ -22,17 +23,6 @@ ZERO = dict.fromkeys(FULL, 0)
 
 def _nb(base):
     return nbformat.read(str(base), as_version=4)
-
-
-def _index(nb, text):
-    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(text))
-
-
-def _body(nb, header, body):
-    """Replace the solution of the exercise cell starting with `header`."""
-    cell = nb.cells[_index(nb, header)]
-    head, _, rest = cell.source.partition("    ### BEGIN SOLUTION\n")
-    cell.source = head + "".join(f"    {line}\n" for line in body.split("\n")) + rest.split("### END SOLUTION")[1]
 
 
 def _append(nb, *sources):
