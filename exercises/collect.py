@@ -139,12 +139,16 @@ def _text(e):
 
 
 def collect(params, user_ns):
-    """Run every case of params["chapter"] on the functions named in params["answers"]; publish per case."""
+    """Run every case of params["chapter"] on the functions named in params["answers"]; publish per case.
+
+    `params` is the grader's JSON text; `user_ns` the notebook's globals, where the answers live.
+    """
     import importlib
     import json
     import sys
     import types
 
+    params = json.loads(params)
     for name in [m for m in sys.modules if m == "exercises" or m.startswith("exercises.")]:
         del sys.modules[name]  # whatever the notebook did to them: import afresh from disk
     registry = importlib.import_module("exercises.registry")

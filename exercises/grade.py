@@ -157,8 +157,10 @@ def _job(path: Path, nb, chapter: str, timeout, case_timeout, notebook_timeout, 
     answers = {ex.id: answers.get(ex.id, "None") for ex in exercises}
     params = {"chapter": chapter, "answers": answers, "nonce": nonce, "case_timeout": case_timeout,
               "hidden_source": _hidden_source(chapter)}
-    collector = (HERE / "collect.py").read_text(encoding="utf-8")
-    collector += f"\n\ncollect(__import__('json').loads({json.dumps(json.dumps(params))}), globals())\n"
+    source = (HERE / "collect.py").read_text(encoding="utf-8")
+    # run in a namespace of its own (the notebook's globals keep their names), reading answers from globals()
+    collector = (f"(lambda ns: (exec({source!r}, ns), ns['collect'](ns['json_params'], globals())))"
+                 f"({{'__name__': 'qnn_lite_collector', 'json_params': {json.dumps(json.dumps(params))}}})\n")
     n_cases = sum(len(ex.cases) for ex in exercises)
     env = dict(os.environ, QNN_LITE_QUIET="1", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     env[MARKER_ENV] = marker

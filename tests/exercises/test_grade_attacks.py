@@ -88,6 +88,18 @@ def _spam():
 threading.Thread(target=_spam, daemon=True).start()
 '''
 
+JSON_PATCH = '''
+import builtins, json
+_dumps = json.dumps
+def _forge(obj, *a, **k):  # every record the collector sends claims a case that passed without a call
+    if isinstance(obj, dict) and "case" in obj:
+        obj = {**obj, "calls": [], "end": "done"}
+    return _dumps(obj, *a, **k)
+json.dumps = _forge
+builtins.callable = lambda x: True
+encode = collect = Recorder = MIME = "names the grader's cell must not need"
+'''
+
 DETACH = '''
 import os, subprocess
 p = subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -101,6 +113,11 @@ def _cases(tmp):
     cases = {}
     cases["forged_log"] = (_append(_nb(STUDENT), FORGE), ZERO, None)
     cases["patched_kernel"] = (_append(_nb(STUDENT), PATCH, 'check("1.1", float_format)'), ZERO, None)
+    cases["patched_collector"] = (_append(_nb(STUDENT), JSON_PATCH), ZERO, None)
+    shadow = _nb(MASTER)  # the notebook's own global `encode`: the grader's cell must not replace it
+    _body(shadow, "# Exercise 1.2", "return encode(num_params, bits)")
+    shadow.cells.insert(2, new_code_cell("def encode(n, bits):\n    return (n * bits + 7) // 8\nMIME = collect = 0"))
+    cases["shadowing_names"] = (shadow, FULL, None)
 
     wrong = _nb(MASTER)  # a wrong 1.4 (ties up) that patches the reference and numpy's comparisons to match
     _body(wrong, "# Exercise 1.4", "d = np.abs(w).max() / (2 ** (bits - 1) - 1)\nif d == 0:\n"
@@ -180,7 +197,7 @@ def attacked(tmp_path_factory):
     return by_name, cases, tmp, flag
 
 
-@pytest.mark.parametrize("name", ["forged_log", "patched_kernel", "wrong_patched_reference", "fake_eq", "sabotage",
+@pytest.mark.parametrize("name", ["forged_log", "patched_kernel", "patched_collector", "shadowing_names", "wrong_patched_reference", "fake_eq", "sabotage",
                                   "neighbour", "sigint_loop", "budget", "flood", "detached_child", "overfit"])
 def test_attack_scores_only_what_the_functions_earn(attacked, name):
     grades, cases, _, _ = attacked
