@@ -10,6 +10,19 @@ A check module declares an exercise and its cases::
 
 A case is a function of the student's answer that returns on success and raises
 `Fail(hint)` on a wrong answer. Each case is worth `points` (default 1).
+
+Hidden cases (instructor-only, run by `grade` and never by `check`) live in
+`exercises/hidden/chNN.py`, which `release` leaves out::
+
+    @hidden_case("3.2", "range (-2.5, 0.3) onto -8..7")
+    def _(fn):
+        _check_qparams(fn, -2.5, 0.3, -8, 7)
+
+A case must reach the student's code only by calling its argument with plain
+values (numbers, strings, tuples, numpy arrays): the grader records those calls in
+the kernel and replays them where the student's code cannot reach. An exercise
+whose answer is a class gives `adapt=`: a function turning the answer into such
+a plain function (see chapter 02).
 """
 from __future__ import annotations
 
@@ -33,6 +46,7 @@ class Case:
     name: str
     run: object  # callable(student_fn) -> None, raises Fail
     points: int = 1
+    hidden: bool = False  # instructor-only: run by `grade`, never by `check`
 
 
 @dataclass
@@ -40,14 +54,28 @@ class Exercise:
     id: str
     title: str
     cases: list = field(default_factory=list)
+    adapt: object = None  # answer -> plain function the cases call (None: the answer itself)
 
     @property
     def chapter(self) -> str:
         return f"{int(self.id.split('.')[0]):02d}"
 
     @property
+    def public_cases(self) -> list:
+        return [c for c in self.cases if not c.hidden]
+
+    @property
+    def hidden_cases(self) -> list:
+        return [c for c in self.cases if c.hidden]
+
+    @property
     def max_points(self) -> int:
-        return sum(c.points for c in self.cases)
+        """Points of the public cases (what `check` shows)."""
+        return sum(c.points for c in self.public_cases)
+
+    @property
+    def hidden_max_points(self) -> int:
+        return sum(c.points for c in self.hidden_cases)
 
     def case(self, name: str, points: int = 1):
         """Decorator: register `fn(student_answer)` as a case called `name`."""
@@ -57,16 +85,32 @@ class Exercise:
         return register
 
 
-def exercise(exercise_id: str, title: str) -> Exercise:
-    ex = Exercise(exercise_id, title)
+def exercise(exercise_id: str, title: str, adapt=None) -> Exercise:
+    ex = Exercise(exercise_id, title, adapt=adapt)
     _EXERCISES[exercise_id] = ex
     return ex
 
 
-def _load(chapter: str) -> None:
+def hidden_case(exercise_id: str, name: str, points: int = 1):
+    """Decorator (in `exercises/hidden/chNN.py`): an instructor-only case of a public exercise."""
+    ex = get_exercise(exercise_id)
+
+    def register(fn):
+        ex.cases.append(Case(name, fn, points, hidden=True))
+        return fn
+    return register
+
+
+def _load(chapter: str, hidden: bool = False) -> None:
     if chapter not in CHAPTERS:
         raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
     importlib.import_module(f"exercises.checks.{CHAPTERS[chapter]}")
+    if hidden:
+        try:
+            importlib.import_module(f"exercises.hidden.{CHAPTERS[chapter]}")
+        except ModuleNotFoundError as e:  # no hidden cases for this chapter (or a release copy)
+            if e.name not in (f"exercises.hidden.{CHAPTERS[chapter]}", "exercises.hidden"):
+                raise
 
 
 def get_exercise(exercise_id) -> Exercise:
@@ -82,8 +126,8 @@ def get_exercise(exercise_id) -> Exercise:
     return _EXERCISES[exercise_id]
 
 
-def chapter_exercises(chapter: str) -> list:
-    """The chapter's exercises in order ('01' -> [1.1, 1.2, ...])."""
-    _load(chapter)
+def chapter_exercises(chapter: str, hidden: bool = False) -> list:
+    """The chapter's exercises in order ('01' -> [1.1, 1.2, ...]); `hidden` loads the hidden cases too."""
+    _load(chapter, hidden)
     out = [ex for ex in _EXERCISES.values() if ex.chapter == chapter]
     return sorted(out, key=lambda ex: tuple(int(p) for p in ex.id.split(".")))

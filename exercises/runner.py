@@ -6,16 +6,15 @@ way it can go wrong -- an exception, ``NotImplementedError``, output on stderr
 (warnings included), ``sys.exit``, a timeout, a wrong value -- into a failed case
 with a hint, never into a crashed cell.
 
-Result channel to the grader: when the environment variable
-``QNN_LITE_EXERCISE_LOG`` names a file, every ``check`` call appends one JSON
-line (exercise, points, max_points, cases) to it and flushes, so the grader
-keeps what a notebook earned even if a later cell hangs or the kernel dies.
+``check`` is the student's feedback only: it runs the public cases and prints.
+The grader (`exercises.grade`) does not read what it prints; it runs the same
+cases (and the hidden ones) on the functions the notebook defines, compares the
+recorded outputs in its own process, and reuses `run_cases` below to score them.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import signal
 import sys
@@ -26,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 
 from .registry import get_exercise, chapter_exercises
 
-LOG_ENV = "QNN_LITE_EXERCISE_LOG"
 TIMEOUT_ENV = "QNN_LITE_CHECK_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0  # seconds per case
 
@@ -39,6 +37,10 @@ class Fail(Exception):
 
 class CaseTimeout(BaseException):
     """Raised inside a case by the alarm when it runs too long."""
+
+
+class Verdict(BaseException):
+    """Raised by a replayed call (`exercises.replay`): the recorded failure, its message is the hint."""
 
 
 @dataclass
@@ -149,8 +151,11 @@ def _student_frame(exc: BaseException) -> str:
     return ""
 
 
-def run_case(case, fn, timeout: float) -> CaseResult:
-    """Run one case; every failure mode becomes a failed CaseResult with a hint."""
+def run_case(case, fn, timeout: float, limit: bool = True) -> CaseResult:
+    """Run one case; every failure mode becomes a failed CaseResult with a hint.
+
+    `limit=False` (the grader replaying recorded calls): no alarm, `timeout` only names the limit in hints.
+    """
     err = io.StringIO()
     hint = ""
     caught = []
@@ -158,8 +163,10 @@ def run_case(case, fn, timeout: float) -> CaseResult:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                with _time_limit(timeout):
+                with _time_limit(timeout if limit else 0):
                     case.run(fn)
+    except Verdict as e:
+        hint = str(e)
     except Fail as e:
         hint = str(e) or "wrong answer"
     except NotImplementedError:
@@ -171,7 +178,8 @@ def run_case(case, fn, timeout: float) -> CaseResult:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 -- any student error is a failed case
-        hint = f"your code raised {type(e).__name__}: {e}{_student_frame(e)}"
+        frame = getattr(e, "_qnn_frame", None)  # set on an exception replayed from the kernel
+        hint = f"your code raised {type(e).__name__}: {e}{frame if frame is not None else _student_frame(e)}"
     if not hint and caught:
         w = caught[0]
         hint = f"your code wrote to stderr: {w.category.__name__}: {str(w.message)[:200]}"
@@ -182,33 +190,36 @@ def run_case(case, fn, timeout: float) -> CaseResult:
     return CaseResult(case.name, passed, case.points if passed else 0, case.points, hint)
 
 
-def _log(result: CheckResult) -> None:
-    path = os.environ.get(LOG_ENV)
-    if not path:
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(result.to_dict()) + "\n")
-        f.flush()
+SKIPPED = "skipped: an earlier case ran out of time"
+
+
+def run_cases(cases, fn_for, timeout: float, limit: bool = True) -> list:
+    """CaseResults of `cases`, each run on `fn_for(case)`; after a timeout the rest are skipped."""
+    out = []
+    for case in cases:  # after a timeout, skip the rest: they would likely hang too
+        if out and ("took longer than" in out[-1].hint or out[-1].hint == SKIPPED):
+            out.append(CaseResult(case.name, False, 0, case.points, SKIPPED))
+        else:
+            out.append(run_case(case, fn_for(case), timeout, limit))
+    return out
+
+
+def not_callable_hint(exercise_id: str, fn) -> str:
+    return f"check({exercise_id!r}, fn) needs your function (or class), got {type(fn).__name__}"
 
 
 def check(exercise: str, fn, *, quiet: bool = False) -> CheckResult:
-    """Run exercise `exercise`'s cases against `fn`; print ✓/✗, hints and points; return the result."""
+    """Run exercise `exercise`'s public cases against `fn`; print ✓/✗, hints and points; return the result."""
     ex = get_exercise(exercise)
     timeout = _case_timeout()
     result = CheckResult(ex.id, ex.title)
     if fn is None or not callable(fn):
-        hint = f"check({ex.id!r}, fn) needs your function (or class), got {type(fn).__name__}"
-        result.cases = [CaseResult(c.name, False, 0, c.points, hint) for c in ex.cases]
+        hint = not_callable_hint(ex.id, fn)
+        result.cases = [CaseResult(c.name, False, 0, c.points, hint) for c in ex.public_cases]
     else:
-        for case in ex.cases:  # after a timeout, skip the rest: they would likely hang too
-            if result.cases and "took longer than" in result.cases[-1].hint or \
-                    any(c.hint.startswith("skipped") for c in result.cases):
-                result.cases.append(CaseResult(case.name, False, 0, case.points,
-                                               "skipped: an earlier case ran out of time"))
-            else:
-                result.cases.append(run_case(case, fn, timeout))
+        plain = ex.adapt(fn) if ex.adapt is not None else fn
+        result.cases = run_cases(ex.public_cases, lambda case: plain, timeout)
     _SESSION[ex.id] = (result.points, result.max_points)
-    _log(result)
     if not quiet:
         print(result.report())
         print(session_total_line(ex.chapter))
