@@ -262,33 +262,48 @@ def test_leaves_sharing_one_gradient_array_get_separate_grads():
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
 
 
-def test_a_gradient_still_held_elsewhere_is_copied_and_a_fresh_one_adopted():
-    """The engine keeps a leaf's gradient without a copy only when nothing else refers to it."""
-    def doubling(record):
-        """A Function y = 2x whose backward hands its result to ``record`` before returning it."""
-        class Double(Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
+def test_a_gradient_the_function_keeps_is_not_the_leafs_grad():
+    """Whatever a backward holds on to, the leaf's .grad is its own memory."""
+    kept = []
 
-            @staticmethod
-            def backward(ctx, grad):
-                out = grad * 2
-                record(out)
-                return out
-        return Double
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
 
-    kept, made = [], []
-    Keep = doubling(kept.append)                                  # keeps a strong reference
-    Fresh = doubling(lambda out: made.append(weakref.ref(out)))   # a weak one, which does not count
-    x, y = leaf([1.0, 2.0]), leaf([1.0, 2.0])
-    Keep.apply(x).sum().backward()
-    assert x.grad is not kept[0] and not np.shares_memory(x.grad, kept[0])
-    kept[0][:] = -1                                   # the Function's copy changes; x.grad does not
+        @staticmethod
+        def backward(ctx, grad):
+            out = grad * 2
+            kept.append(out)
+            return out
+
+    x = leaf([1.0, 2.0])
+    Double.apply(x).sum().backward()
+    assert not np.shares_memory(x.grad, kept[0])
+    kept[0][:] = -1                                   # the Function's array changes; x.grad does not
     np.testing.assert_array_equal(x.grad, [2.0, 2.0])
-    Fresh.apply(y).sum().backward()
-    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
-    assert made[0]() is y.grad                        # adopted: no copy
+
+
+def test_backward_twice_through_one_graph_doubles_like_pytorch_retain_graph():
+    """micrograd's "flaw" is our documented rule: a second backward adds (PyTorch with retain_graph)."""
+    w = leaf([3.0])
+    loss = (w * w * w).sum()                          # d/dw = 3 w^2 = 27
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [27.0])
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [54.0])
+    w.zero_grad()
+    loss.backward()                                   # the graph is kept: same answer after clearing
+    np.testing.assert_array_equal(w.grad, [27.0])
+
+
+def test_a_leaf_used_by_two_graphs_and_twice_in_one_sums_every_path():
+    x = leaf([2.0])
+    a, b = x * x, x * 3.0                             # two consumers of one leaf
+    (a + b + x).sum().backward()                      # 2x + 3 + 1 = 8
+    np.testing.assert_array_equal(x.grad, [8.0])
+    (x * 5.0).sum().backward()                        # a second graph accumulates
+    np.testing.assert_array_equal(x.grad, [13.0])
 
 
 def test_view_gradients_are_copied_into_the_leaf():
