@@ -1,7 +1,8 @@
 """Optimizers (SGD, Adam) and learning-rate schedules (StepLR, CosineAnnealingLR), PyTorch's rules.
 
-Every update works in place on ``p.data`` (never building a graph) and skips
-parameters whose ``.grad`` is None. Parameters live in ``param_groups``: a list
+Every update works in place on ``p.data`` (never building a graph), bumps
+``p._version`` (so a graph that saved the old values refuses to run backward,
+as PyTorch's version counter does) and skips parameters whose ``.grad`` is None. Parameters live in ``param_groups``: a list
 of dicts ``{"params": [...], "lr": ..., <hyper-parameters>}``; schedules change
 ``group["lr"]``.
 
@@ -106,39 +107,19 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def step(self) -> None:
-        from ._sgd_kernel import sgd_update   # numba: imported on the first step, not with the package
+        from .kernels.dispatch import sgd_step   # a compiled, bit-identical update where it fits
         for group in self.param_groups:
-            scalars = {}                           # per dtype: the hyper-parameters cast to it
             for p in group["params"]:
-                g, data = p.grad, p.data
-                if g is None:
+                if p.grad is None:
                     continue
-                dtype = data.dtype
-                if not (type(g) is np.ndarray and g.dtype == dtype and dtype in _FUSED
-                        and g.shape == data.shape and g.flags.c_contiguous and data.flags.c_contiguous
-                        and data.flags.writeable and type(group["lr"]) is float):
+                p._version += 1
+                if not sgd_step(p, group, self.state):
                     self._numpy_step(p, group)
-                    continue
-                cast = scalars.get(dtype)
-                if cast is None:
-                    f = dtype.type
-                    cast = scalars[dtype] = (f(group["lr"]), f(group["momentum"]), f(1 - group["dampening"]),
-                                             f(group["weight_decay"]))
-                buf, first = data, False           # data stands in for the buffer without momentum
-                if group["momentum"] != 0:
-                    state = self.state.setdefault(id(p), {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.empty_like(data)
-                        first = True
-                    elif not (buf.dtype == dtype and buf.shape == data.shape and buf.flags.c_contiguous):
-                        self._numpy_step(p, group)
-                        continue
-                sgd_update(data, g, buf, *cast, first, group["nesterov"])
 
     def _numpy_step(self, p, group) -> None:
-        """The update exactly as the module docstring writes it, one numpy operation at a time
-        (the fused kernel computes the same; this path takes other dtypes and layouts)."""
+        """The update exactly as the module docstring writes it, one numpy operation at a time:
+        the reference that ``kernels/sgd.py``'s fused loop equals bit for bit (chosen in
+        ``kernels/dispatch.py``; this path takes the dtypes and layouts the kernel does not)."""
         lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
         g, data = p.grad, p.data
         if group["weight_decay"] != 0:
@@ -153,9 +134,6 @@ class SGD(Optimizer):
                 buf += (1 - damp) * g if damp != 0 else g
             g = g + mom * buf if group["nesterov"] else buf
         data -= lr * g
-
-
-_FUSED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Adam(Optimizer):
@@ -195,6 +173,7 @@ class Adam(Optimizer):
                 denom /= math.sqrt(1 - b2 ** t)
                 denom += eps
                 p.data -= step_size * m / denom
+                p._version += 1
 
 
 class _LRScheduler:

@@ -49,6 +49,7 @@ def _gen(generator):
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
+    tensor._version += 1  # an in-place change: graphs that saved the old values cannot backward
     return tensor
 
 
