@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..validate import check_bool
 
 
 class Parameter(Tensor):
@@ -159,8 +160,7 @@ class Module:
     # ----- modes and gradients ------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (batch statistics, dropout on) on self and all descendants."""
-        if not isinstance(mode, bool):
-            raise TypeError(f"mode must be a bool, got {mode!r}")
+        mode = check_bool(mode, "mode")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self

@@ -336,3 +336,78 @@ def test_numbers_lists_and_arrays_are_accepted_as_inputs():
     x = leaf([1.0, 2.0, 3.0])
     x[[0, 0, 2]].sum().backward()                 # a list index is integer-array indexing
     np.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0])
+
+
+# ----- in-place changes after a forward: PyTorch's version counter ---------------------------
+def test_optimizer_step_between_forward_and_backward_raises_naming_the_op():
+    from qnn_lite.nn import Parameter
+    from qnn_lite.optim import SGD
+    w = Parameter(np.array([1.0, 2.0], np.float32))
+    x = Tensor(np.array([3.0, 4.0], np.float32))
+    w.grad = np.ones(2, np.float32)
+    loss = (w * x).sum()                         # Mul saved w's array
+    SGD([w], lr=0.1).step()                      # changes it in place
+    with pytest.raises(RuntimeError, match=r"Mul\.backward was modified by an in-place.*version is 1, it was 0"):
+        loss.backward()
+
+
+def test_adam_step_and_load_state_dict_bump_the_version():
+    from qnn_lite import nn
+    from qnn_lite.optim import Adam
+    lin = nn.Linear(2, 1)
+    w0, b0 = lin.weight._version, lin.bias._version       # nn.init's fills count too
+    lin.weight.grad = np.ones_like(lin.weight.data)
+    Adam([lin.weight]).step()
+    assert lin.weight._version == w0 + 1
+    lin.load_state_dict(lin.state_dict())
+    assert lin.weight._version == w0 + 2 and lin.bias._version == b0 + 1
+
+
+def test_ops_that_saved_nothing_of_the_input_still_run_backward():
+    """Add keeps no input arrays, so changing them in place cannot corrupt its gradient (as in PyTorch)."""
+    from qnn_lite.optim import SGD
+    w = leaf([1.0, 2.0])
+    w.grad = np.zeros(2, np.float32)
+    out = (w + 1.0).sum()
+    SGD([w], lr=0.1).step()
+    w.grad = None
+    out.backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 1.0])
+
+
+def test_writes_through_data_are_the_untracked_escape_hatch():
+    """``.data`` bypasses the check, as in PyTorch: the gradient then uses the new values."""
+    w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    loss = (w * x).sum()
+    x.data[0] = 10.0                             # not tracked: _version stays 0
+    assert x._version == 0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [10.0, 4.0])
+
+
+# ----- comparisons and truth: PyTorch's rules ------------------------------------------------
+@pytest.mark.parametrize("op, expected", [
+    ("__eq__", [False, True, False]), ("__ne__", [True, False, True]), ("__lt__", [True, False, False]),
+    ("__le__", [True, True, False]), ("__gt__", [False, False, True]), ("__ge__", [False, True, True])])
+def test_comparisons_are_elementwise_boolean_tensors_without_grad(op, expected):
+    a = leaf([1.0, 2.0, 3.0])
+    for other in (2.0, Tensor(np.array([2.0, 2.0, 2.0], np.float32)), np.array([2.0, 2.0, 2.0])):
+        out = getattr(a, op)(other)
+        assert isinstance(out, Tensor) and out.dtype == np.bool_ and not out.requires_grad
+        np.testing.assert_array_equal(out.data, expected)
+
+
+def test_bool_of_one_element_is_its_value_and_of_several_is_ambiguous():
+    assert bool(Tensor([2.0])) is True and bool(Tensor(0.0)) is False
+    assert (Tensor([1.0, 2.0]) == Tensor([1.0, 2.0])).all()
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
+        bool(Tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with no values is ambiguous"):
+        bool(Tensor(np.zeros(0, np.float32)))
+    assert (Tensor([1.0]) == None) is False  # noqa: E711  (not numeric: identity, like PyTorch)
+
+
+def test_tensors_still_hash_by_identity_in_dicts_and_sets():
+    a, b = Tensor([1.0, 2.0]), Tensor([1.0, 2.0])
+    assert len({a, b}) == 2 and {a: 1, b: 2}[b] == 2
+    assert a in {a} and b not in {a}
