@@ -35,7 +35,7 @@ def run_backward(root, grad: np.ndarray) -> None:
             if g is not None and node.requires_grad:  # a leaf: keep (or add to) its gradient
                 old = node.grad
                 if old is None:  # a private copy: g may be shared with other nodes or views
-                    node.grad = np.array(g, copy=True)
+                    node.grad = g.copy()  # C-contiguous, as the fused optimizer step wants
                 elif (type(old) is np.ndarray and old.shape == g.shape and old.dtype == g.dtype
                       and old.flags.writeable):
                     np.add(old, g, out=old)  # in place, like PyTorch's AccumulateGrad
