@@ -9,6 +9,19 @@ Gradients follow PyTorch's rules:
   PyTorch's accumulation;
 * ``.grad`` is a plain ``np.ndarray`` with the tensor's shape and dtype.
 
+In-place changes follow PyTorch's version counter: every tracked in-place
+change (an optimizer step, ``nn.init``, ``load_state_dict``) adds one to
+``t._version``; a Function remembers the version of each input whose array it
+saved, and ``backward`` raises (naming the Function) if it changed since —
+instead of returning gradients of values that are no longer there. Writing
+through ``t.data`` (``t.data[0] = 10``, ``t.data -= ...``) is the escape hatch:
+not tracked, exactly like PyTorch's ``.data``; use it only when no graph still
+needs the old values.
+
+Comparisons (``== != < <= > >=``) are elementwise and give boolean Tensors
+without grad; ``bool(t)`` needs exactly one element (else RuntimeError, as in
+PyTorch); tensors hash by identity (``t is u`` asks "the same tensor?").
+
 ``backward`` is reverse-mode automatic differentiation (Linnainmaa, 1970;
 backpropagation: Rumelhart, Hinton & Williams, 1986), visiting the graph in
 topological order with Kahn's algorithm (Kahn, 1962) — a loop, not recursion
