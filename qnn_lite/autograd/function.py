@@ -47,16 +47,16 @@ class Context:
         self.fn = fn
         self.parents = parents
         if needs_input_grad is None:
-            needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+            needs_input_grad = tuple([p is not None and p.requires_grad for p in parents])
         self.needs_input_grad = needs_input_grad
         self.saved_tensors: tuple = ()
-        self.saved_versions: tuple = ()  # (input Tensor, its _version when its array was saved)
+        self.saved_versions: list = []  # (input Tensor, its _version when its array was saved)
 
     def save_for_backward(self, *values) -> None:
         """Keep arrays (or anything) for ``backward``; read back as ``ctx.saved_tensors``."""
         self.saved_tensors = values
-        self.saved_versions = tuple((p, p._version) for p in self.parents
-                                    if p is not None and any(_holds(v, p.data) for v in values))
+        self.saved_versions = [(p, p._version) for p in self.parents
+                               if p is not None and _holds_any(values, p.data)]
 
     def check_versions(self) -> None:
         """Raise if an input saved for backward was modified in place after the forward."""
@@ -69,9 +69,12 @@ class Context:
                     "forward again after changing it (writes through `.data` are not tracked)")
 
 
-def _holds(value, array) -> bool:
-    """True if ``value`` is ``array`` or a numpy view of it (what ``save_for_backward`` tracks)."""
-    return value is array or (type(value) is np.ndarray and value.base is array)
+def _holds_any(values, array) -> bool:
+    """True if one of ``values`` is ``array`` or a numpy view of it (what ``save_for_backward`` tracks)."""
+    for v in values:
+        if v is array or (type(v) is np.ndarray and v.base is array):
+            return True
+    return False
 
 
 class Function:
@@ -88,7 +91,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
         """Build a Context, call ``forward`` on the arrays, wire the output into the graph."""
-        parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+        parents = [a if isinstance(a, Tensor) else None for a in args]
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, parents)
         out = np.asarray(cls.forward(ctx, *raw, **kwargs))  # numpy reductions may give scalars
