@@ -12,7 +12,7 @@ from ..autograd.conv import _pair
 from . import functional as F
 from . import init
 from .module import Module, Parameter
-from ..validate import check_int, check_fraction
+from ..validate import check_fraction, check_int, check_positive
 
 
 class Identity(Module):
@@ -100,11 +100,8 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
         self.num_features = check_int(num_features, "num_features", 1)
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
-        self.eps, self.momentum = eps, momentum
+        self.eps = check_positive(eps, "eps")
+        self.momentum = None if momentum is None else check_fraction(momentum, "momentum")
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=np.float32))
