@@ -248,13 +248,13 @@ class Tensor:
                                f"(shape {self.shape}); use .any() or .all()")
         return bool(self.data.item())
 
-    def any(self) -> bool:
-        """True if any element is nonzero (a Python bool)."""
-        return bool(self.data.any())
+    def any(self) -> "Tensor":
+        """Whether any element is nonzero: a one-element boolean Tensor (``if t.any():`` works)."""
+        return Tensor(np.asarray(self.data.any()))
 
-    def all(self) -> bool:
-        """True if every element is nonzero (a Python bool)."""
-        return bool(self.data.all())
+    def all(self) -> "Tensor":
+        """Whether every element is nonzero: a one-element boolean Tensor."""
+        return Tensor(np.asarray(self.data.all()))
 
 
 def _raw(x):

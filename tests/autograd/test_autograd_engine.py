@@ -399,7 +399,9 @@ def test_comparisons_are_elementwise_boolean_tensors_without_grad(op, expected):
 
 def test_bool_of_one_element_is_its_value_and_of_several_is_ambiguous():
     assert bool(Tensor([2.0])) is True and bool(Tensor(0.0)) is False
-    assert (Tensor([1.0, 2.0]) == Tensor([1.0, 2.0])).all()
+    same, differ = Tensor([1.0, 2.0]) == Tensor([1.0, 2.0]), Tensor([1.0, 2.0]) == Tensor([1.0, 3.0])
+    assert isinstance(same.all(), Tensor) and same.all().dtype == np.bool_
+    assert bool(same.all()) and not differ.all() and differ.any()
     with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
         bool(Tensor([1.0, 2.0]))
     with pytest.raises(RuntimeError, match="Boolean value of Tensor with no values is ambiguous"):
