@@ -101,12 +101,11 @@ class SGD(Optimizer):
     def step(self) -> None:
         from .kernels.dispatch import sgd_step   # a compiled, bit-identical update where it fits
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
                 p._version += 1
-                if not sgd_step(p, group, self.state):
-                    self._numpy_step(p, group)
+            for p in sgd_step(params, group, self.state):   # the ones the kernel does not take
+                self._numpy_step(p, group)
 
     def _numpy_step(self, p, group) -> None:
         """The update exactly as the module docstring writes it, one numpy operation at a time:

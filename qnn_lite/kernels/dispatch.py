@@ -16,33 +16,41 @@ import numpy as np
 _FUSED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def sgd_step(p, group: dict, state: dict) -> bool:
-    """Run SGD's update of parameter ``p`` compiled if its arrays fit the kernel; return False if not.
+def sgd_step(params: list, group: dict, state: dict) -> list:
+    """SGD's update of ``params`` (one param group) by the compiled kernel where the arrays fit it;
+    return the parameters it did not take (the caller runs the numpy reference on those).
 
     Fits: ``grad`` and ``data`` C-contiguous float32/float64 of one shape and dtype, ``data``
     writeable, ``lr`` a Python float, and a momentum buffer (if any) of the same layout.
     ``state`` is the optimizer's ``state`` dict (the buffer lives in ``state[id(p)]``).
     """
-    g, data = p.grad, p.data
-    dtype = data.dtype
-    if not (type(g) is np.ndarray and g.dtype == dtype and dtype in _FUSED and g.shape == data.shape
-            and g.flags.c_contiguous and data.flags.c_contiguous and data.flags.writeable
-            and type(group["lr"]) is float):
-        return False
-    buf, first = data, False           # data stands in for the buffer without momentum
-    if group["momentum"] != 0:
-        slot = state.setdefault(id(p), {})
-        buf = slot.get("momentum_buffer")
-        if buf is None:
-            buf = slot["momentum_buffer"] = np.empty_like(data)
-            first = True
-        elif not (buf.dtype == dtype and buf.shape == data.shape and buf.flags.c_contiguous):
-            return False
-    f = dtype.type                     # the scalars cast to the arrays' dtype, as numpy casts them
     from .sgd import sgd_update
-    sgd_update(data, g, buf, f(group["lr"]), f(group["momentum"]), f(1 - group["dampening"]),
-               f(group["weight_decay"]), first, group["nesterov"])
-    return True
+    left, scalars = [], {}             # scalars: the hyper-parameters cast to each dtype, as numpy casts
+    for p in params:
+        g, data = p.grad, p.data
+        dtype = data.dtype
+        if not (type(g) is np.ndarray and g.dtype == dtype and dtype in _FUSED and g.shape == data.shape
+                and g.flags.c_contiguous and data.flags.c_contiguous and data.flags.writeable
+                and type(group["lr"]) is float):
+            left.append(p)
+            continue
+        buf, first = data, False       # data stands in for the buffer without momentum
+        if group["momentum"] != 0:
+            slot = state.setdefault(id(p), {})
+            buf = slot.get("momentum_buffer")
+            if buf is None:
+                buf = slot["momentum_buffer"] = np.empty_like(data)
+                first = True
+            elif not (buf.dtype == dtype and buf.shape == data.shape and buf.flags.c_contiguous):
+                left.append(p)
+                continue
+        cast = scalars.get(dtype)
+        if cast is None:
+            f = dtype.type
+            cast = scalars[dtype] = (f(group["lr"]), f(group["momentum"]), f(1 - group["dampening"]),
+                                     f(group["weight_decay"]))
+        sgd_update(data, g, buf, *cast, first, group["nesterov"])
+    return left
 
 
 def col2im_nchw(cols: np.ndarray, x_shape, kernel, stride, padding, out_size) -> np.ndarray:
