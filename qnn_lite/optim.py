@@ -1,7 +1,8 @@
 """Optimizers (SGD, Adam) and learning-rate schedules (StepLR, CosineAnnealingLR), PyTorch's rules.
 
-Every update works in place on ``p.data`` (never building a graph) and skips
-parameters whose ``.grad`` is None. Parameters live in ``param_groups``: a list
+Every update works in place on ``p.data`` (never building a graph), bumps
+``p._version`` (so a graph that saved the old values refuses to run backward,
+as PyTorch's version counter does) and skips parameters whose ``.grad`` is None. Parameters live in ``param_groups``: a list
 of dicts ``{"params": [...], "lr": ..., <hyper-parameters>}``; schedules change
 ``group["lr"]``.
 
@@ -25,15 +26,7 @@ import math
 
 import numpy as np
 
-
-def _check(name: str, value, low: float = 0.0, high: float | None = None, high_open: bool = False):
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a number {rng}, got {value!r}")
-    return float(value)
+from .validate import check_int, check_number
 
 
 class Optimizer:
@@ -97,48 +90,27 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        defaults = dict(lr=_check("lr", lr), momentum=_check("momentum", momentum),
-                        dampening=_check("dampening", dampening),
-                        weight_decay=_check("weight_decay", weight_decay), nesterov=bool(nesterov))
+        defaults = dict(lr=check_number(lr, "lr", 0.0), momentum=check_number(momentum, "momentum", 0.0),
+                        dampening=check_number(dampening, "dampening", 0.0),
+                        weight_decay=check_number(weight_decay, "weight_decay", 0.0), nesterov=bool(nesterov))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"nesterov=True needs momentum > 0 and dampening == 0, "
                              f"got momentum={momentum}, dampening={dampening}")
         super().__init__(params, defaults)
 
     def step(self) -> None:
-        from ._sgd_kernel import sgd_update   # numba: imported on the first step, not with the package
+        from .kernels.dispatch import sgd_step   # a compiled, bit-identical update where it fits
         for group in self.param_groups:
-            scalars = {}                           # per dtype: the hyper-parameters cast to it
-            for p in group["params"]:
-                g, data = p.grad, p.data
-                if g is None:
-                    continue
-                dtype = data.dtype
-                if not (type(g) is np.ndarray and g.dtype == dtype and dtype in _FUSED
-                        and g.shape == data.shape and g.flags.c_contiguous and data.flags.c_contiguous
-                        and data.flags.writeable and type(group["lr"]) is float):
-                    self._numpy_step(p, group)
-                    continue
-                cast = scalars.get(dtype)
-                if cast is None:
-                    f = dtype.type
-                    cast = scalars[dtype] = (f(group["lr"]), f(group["momentum"]), f(1 - group["dampening"]),
-                                             f(group["weight_decay"]))
-                buf, first = data, False           # data stands in for the buffer without momentum
-                if group["momentum"] != 0:
-                    state = self.state.setdefault(id(p), {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.empty_like(data)
-                        first = True
-                    elif not (buf.dtype == dtype and buf.shape == data.shape and buf.flags.c_contiguous):
-                        self._numpy_step(p, group)
-                        continue
-                sgd_update(data, g, buf, *cast, first, group["nesterov"])
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                p._version += 1
+            for p in sgd_step(params, group, self.state):   # the ones the kernel does not take
+                self._numpy_step(p, group)
 
     def _numpy_step(self, p, group) -> None:
-        """The update exactly as the module docstring writes it, one numpy operation at a time
-        (the fused kernel computes the same; this path takes other dtypes and layouts)."""
+        """The update exactly as the module docstring writes it, one numpy operation at a time:
+        the reference that ``kernels/sgd.py``'s fused loop equals bit for bit (chosen in
+        ``kernels/dispatch.py``; this path takes the dtypes and layouts the kernel does not)."""
         lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
         g, data = p.grad, p.data
         if group["weight_decay"] != 0:
@@ -155,9 +127,6 @@ class SGD(Optimizer):
         data -= lr * g
 
 
-_FUSED = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 class Adam(Optimizer):
     """Adam: per-parameter steps from bias-corrected running moments of the gradient."""
 
@@ -165,10 +134,10 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0):
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        b1 = _check("betas[0]", betas[0], 0.0, 1.0, high_open=True)
-        b2 = _check("betas[1]", betas[1], 0.0, 1.0, high_open=True)
-        defaults = dict(lr=_check("lr", lr), betas=(b1, b2), eps=_check("eps", eps),
-                        weight_decay=_check("weight_decay", weight_decay))
+        b1 = check_number(betas[0], "betas[0]", 0.0, 1.0, hi_open=True)
+        b2 = check_number(betas[1], "betas[1]", 0.0, 1.0, hi_open=True)
+        defaults = dict(lr=check_number(lr, "lr", 0.0), betas=(b1, b2), eps=check_number(eps, "eps", 0.0),
+                        weight_decay=check_number(weight_decay, "weight_decay", 0.0))
         super().__init__(params, defaults)
 
     def step(self) -> None:
@@ -195,6 +164,7 @@ class Adam(Optimizer):
                 denom /= math.sqrt(1 - b2 ** t)
                 denom += eps
                 p.data -= step_size * m / denom
+                p._version += 1
 
 
 class _LRScheduler:
@@ -231,9 +201,8 @@ class StepLR(_LRScheduler):
     """$lr_e = lr_0 \\, \\gamma^{\\lfloor e / step\\_size \\rfloor}$"""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if not isinstance(step_size, int) or isinstance(step_size, bool) or step_size < 1:
-            raise ValueError(f"step_size must be a positive int, got {step_size!r}")
-        self.step_size, self.gamma = step_size, _check("gamma", gamma)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_number(gamma, "gamma", 0.0)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
@@ -244,9 +213,7 @@ class CosineAnnealingLR(_LRScheduler):
     """$lr_e = \\eta_{min} + (lr_0 - \\eta_{min}) (1 + \\cos(\\pi e / T_{max})) / 2$ (Loshchilov & Hutter, 2017)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if not isinstance(T_max, int) or isinstance(T_max, bool) or T_max < 1:
-            raise ValueError(f"T_max must be a positive int, got {T_max!r}")
-        self.T_max, self.eta_min = T_max, _check("eta_min", eta_min)
+        self.T_max, self.eta_min = check_int(T_max, "T_max", 1), check_number(eta_min, "eta_min", 0.0)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:

@@ -11,7 +11,8 @@ document processing"):
 The backward pass is ``dW = g^T cols`` and the input gradient, which is
 ``col2im(g @ W)``: every row of the column gradient added back onto the window
 it came from. The GEMM is one call for all kernel taps; the adds run in a small
-compiled loop (``_col2im.py``) in the same order as ``col2im`` below.
+compiled loop (``kernels/col2im.py``, reached through ``kernels/dispatch.py``) in the
+same order as ``col2im`` below, its numpy reference.
 
 Shapes (PyTorch's, NCHW): ``x (N, C, H, W)``, ``weight (O, C, KH, KW)``,
 ``bias (O,)``, output ``(N, O, OH, OW)`` with ``OH = (H + 2 p - KH) // s + 1``.
@@ -193,7 +194,7 @@ class Conv2d(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         dx = dw = db = None
         if need_x:  # one GEMM for every tap at once, then col2im adds the taps back (numba)
-            from ._col2im import col2im_nchw
+            from ..kernels.dispatch import col2im_nchw  # compiled; bit-identical to col2im below
             dx = col2im_nchw(g @ w2, x_shape, (kh, kw), stride, padding, out_size)
         if need_w:  # (cols^T g)^T: the same sums as g^T cols, but BLAS splits its 144 rows over threads
             dw = (cols.T @ g).T.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)

@@ -5,12 +5,15 @@ runs its Function's ``backward`` once, after every node that used it has sent
 its gradient back (Kahn, 1962: a counter of pending consumers per node, a loop,
 not recursion); gradients arriving at the same node from several consumers are
 added. Leaves with ``requires_grad`` keep the sum in ``.grad``: the first time
-as the array itself when nothing else can see it, else as a private copy, and
-later by an in-place add (PyTorch's AccumulateGrad).
+as a private copy (so no other node, view or user array shares it), later by an
+in-place add (PyTorch's AccumulateGrad). A second ``backward()`` therefore *adds*
+to ``.grad`` — micrograd's doubling, on purpose: it is PyTorch's accumulation
+(clear with ``zero_grad``). The graph is kept, so backward can run again through
+it (PyTorch needs ``retain_graph=True`` for that; we keep it always).
+Before a Function's ``backward`` runs, ``ctx.check_versions()`` raises if an
+input it saved was changed in place since the forward (PyTorch's version counter).
 """
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 
@@ -31,9 +34,8 @@ def run_backward(root, grad: np.ndarray) -> None:
         if ctx is None:
             if g is not None and node.requires_grad:  # a leaf: keep (or add to) its gradient
                 old = node.grad
-                if old is None:  # adopt g if nothing else can reach its memory, else keep a copy
-                    sole = type(g) is np.ndarray and g.flags.owndata and _refs(g) == _SOLE_REFS
-                    node.grad = g if sole else g.copy()
+                if old is None:  # a private copy: g may be shared with other nodes or views
+                    node.grad = g.copy()  # C-contiguous, as the fused optimizer step wants
                 elif (type(old) is np.ndarray and old.shape == g.shape and old.dtype == g.dtype
                       and old.flags.writeable):
                     np.add(old, g, out=old)  # in place, like PyTorch's AccumulateGrad
@@ -44,6 +46,7 @@ def run_backward(root, grad: np.ndarray) -> None:
         if g is None:  # no gradient reached this node: only release its parents
             input_grads = (None,) * len(parents)
         else:
+            ctx.check_versions()
             input_grads = ctx.fn.backward(ctx, g)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
@@ -69,23 +72,6 @@ def run_backward(root, grad: np.ndarray) -> None:
             pending[key] = left
             if left == 0:
                 ready.append(parent)
-        input_grads = pg = None  # drop our references, so a leaf can adopt its gradient
-
-
-def _refs(a) -> int:
-    return sys.getrefcount(a)
-
-
-def _calibrate_refs() -> int:
-    a = np.empty(0)  # held by this one local variable only, as the engine holds ``g``
-    return _refs(a)
-
-
-# What ``_refs(g)`` reports when only the engine's local ``g`` refers to ``g`` (measured, not
-# assumed: the count depends on the interpreter). A leaf may then adopt ``g`` as its ``.grad``
-# without a copy, as PyTorch's AccumulateGrad does when the tensor's use count allows: any
-# other holder (another node's pending gradient, a view, a saved tensor, the user) adds one.
-_SOLE_REFS = _calibrate_refs()
 
 
 def _count_consumers(root) -> dict:

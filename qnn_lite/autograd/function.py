@@ -35,19 +35,46 @@ from .tensor import Tensor
 
 
 class Context:
-    """What a Function's forward leaves for its backward."""
+    """What a Function's forward leaves for its backward.
+
+    ``parents`` holds the Tensor (or None) behind each positional argument.
+    ``save_for_backward`` also notes the version (``Tensor._version``) of every input
+    whose array it keeps, so the engine can refuse to run ``backward`` on values an
+    optimizer step changed in place since (PyTorch's version counter).
+    """
 
     def __init__(self, fn, parents, needs_input_grad=None):
         self.fn = fn
-        self.parents = parents  # the Tensor (or None) behind each positional argument
+        self.parents = parents
         if needs_input_grad is None:
-            needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+            needs_input_grad = tuple([p is not None and p.requires_grad for p in parents])
         self.needs_input_grad = needs_input_grad
         self.saved_tensors: tuple = ()
+        self.saved_versions: list = []  # (input Tensor, its _version when its array was saved)
 
     def save_for_backward(self, *values) -> None:
         """Keep arrays (or anything) for ``backward``; read back as ``ctx.saved_tensors``."""
         self.saved_tensors = values
+        self.saved_versions = [(p, p._version) for p in self.parents
+                               if p is not None and _holds_any(values, p.data)]
+
+    def check_versions(self) -> None:
+        """Raise if an input saved for backward was modified in place after the forward."""
+        for tensor, version in self.saved_versions:
+            if tensor._version != version:
+                raise RuntimeError(
+                    f"one of the tensors needed by {self.fn.__name__}.backward was modified by an "
+                    f"in-place operation (an optimizer step, load_state_dict, ...): its version is "
+                    f"{tensor._version}, it was {version} when {self.fn.__name__} saved it. Run the "
+                    "forward again after changing it (writes through `.data` are not tracked)")
+
+
+def _holds_any(values, array) -> bool:
+    """True if one of ``values`` is ``array`` or a numpy view of it (what ``save_for_backward`` tracks)."""
+    for v in values:
+        if v is array or (type(v) is np.ndarray and v.base is array):
+            return True
+    return False
 
 
 class Function:
@@ -63,31 +90,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
-        # One pass over the arguments: Tensors become (parent, array), anything else is a constant.
-        # (Written for speed: apply runs for every op of every training step.)
-        parents, raw, needs = [], [], []
-        for a in args:
-            if isinstance(a, Tensor):
-                parents.append(a)
-                raw.append(a.data)
-                needs.append(a.requires_grad)
-            else:
-                parents.append(None)
-                raw.append(a)
-                needs.append(False)
-        ctx = _new(Context)
-        ctx.fn, ctx.parents, ctx.saved_tensors = cls, parents, ()
-        ctx.needs_input_grad = needs = tuple(needs)
-        out = cls.forward(ctx, *raw, **kwargs)
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)  # numpy reductions of 0-d results give scalars
-        result = _new(Tensor)
-        result.data, result.grad = out, None
-        if any(needs) and _tensor_module._GRAD_ENABLED:
+        """Build a Context, call ``forward`` on the arrays, wire the output into the graph."""
+        parents = [a if isinstance(a, Tensor) else None for a in args]
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context(cls, parents)
+        out = np.asarray(cls.forward(ctx, *raw, **kwargs))  # numpy reductions may give scalars
+        result = Tensor(out, dtype=out.dtype)               # wraps ``out`` as it is: no copy
+        if any(ctx.needs_input_grad) and _tensor_module.is_grad_enabled():
             result.requires_grad, result._ctx = True, ctx
-        else:
-            result.requires_grad, result._ctx = False, None
         return result
-
-
-_new = object.__new__

@@ -11,6 +11,7 @@ The failure message follows minitorch's: "received f'=..., expecting f'=...".
 from __future__ import annotations
 
 import numpy as np
+from ..validate import check_positive
 
 from .tensor import Tensor, no_grad
 
@@ -32,12 +33,6 @@ def _prepare(x):
     return Tensor(np.array(data, dtype=np.float64, copy=True), requires_grad=True, dtype=np.float64)
 
 
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
 def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               seed: int = 0) -> bool:
     """Check ``fn``'s gradients w.r.t. every floating input; return True or raise `GradcheckError`.
@@ -49,7 +44,7 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    eps, atol = _check_positive("eps", eps), float(atol)
+    eps, atol = check_positive(eps, "eps"), float(atol)
     rtol = float(rtol)
     if atol < 0 or rtol < 0:
         raise ValueError(f"atol and rtol must be >= 0, got atol={atol}, rtol={rtol}")

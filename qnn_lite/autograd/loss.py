@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import check_choice
+
 from .function import Function
 from .tensor import Tensor
 
@@ -77,15 +79,10 @@ class MSELoss(Function):
         return g, -g
 
 
-def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
 def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     """``torch.nn.functional.cross_entropy`` for ``logits (N, C)`` and int labels ``target (N,)``."""
     logits = logits if isinstance(logits, Tensor) else Tensor(logits)
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", _REDUCTIONS)
     if logits.ndim != 2:
         raise ValueError(f"logits must be 2-D (N, C), got shape {logits.shape}")
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
@@ -108,7 +105,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """``torch.nn.functional.mse_loss``: squared error, averaged (or summed / kept)."""
     input = input if isinstance(input, Tensor) else Tensor(input)
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", _REDUCTIONS)
     if input.shape != target.shape:
         raise ValueError(f"target shape {target.shape} must equal input shape {input.shape}")
     return MSELoss.apply(input, target, reduction=reduction)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import check_fraction, check_positive
+
 from .function import Function
 from .tensor import Tensor
 
@@ -95,9 +97,7 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     if (training or running_mean is None) and x.size // max(C, 1) <= 1:
         raise ValueError(f"batch_norm needs more than 1 value per channel when training, "
                          f"got input shape {x.shape}")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    check_fraction(momentum, "momentum")
+    check_positive(eps, "eps")
     return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                            training=bool(training), momentum=float(momentum), eps=float(eps))

@@ -9,6 +9,19 @@ Gradients follow PyTorch's rules:
   PyTorch's accumulation;
 * ``.grad`` is a plain ``np.ndarray`` with the tensor's shape and dtype.
 
+In-place changes follow PyTorch's version counter: every tracked in-place
+change (an optimizer step, ``nn.init``, ``load_state_dict``) adds one to
+``t._version``; a Function remembers the version of each input whose array it
+saved, and ``backward`` raises (naming the Function) if it changed since —
+instead of returning gradients of values that are no longer there. Writing
+through ``t.data`` (``t.data[0] = 10``, ``t.data -= ...``) is the escape hatch:
+not tracked, exactly like PyTorch's ``.data``; use it only when no graph still
+needs the old values.
+
+Comparisons (``== != < <= > >=``) are elementwise and give boolean Tensors
+without grad; ``bool(t)`` needs exactly one element (else RuntimeError, as in
+PyTorch); tensors hash by identity (``t is u`` asks "the same tensor?").
+
 ``backward`` is reverse-mode automatic differentiation (Linnainmaa, 1970;
 backpropagation: Rumelhart, Hinton & Williams, 1986), visiting the graph in
 topological order with Kahn's algorithm (Kahn, 1962) — a loop, not recursion
@@ -72,13 +85,12 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self._ctx = None  # the Context of the Function that made this tensor (None for leaves)
+        self._version = 0  # bumped by every tracked in-place change (optimizer steps, load_state_dict)
 
     @classmethod
     def _from_array(cls, array: np.ndarray) -> "Tensor":
         """Wrap an ndarray as it is (no copy, no dtype change): the fast path ops use."""
-        t = object.__new__(cls)
-        t.data, t.requires_grad, t.grad, t._ctx = array, False, None, None
-        return t
+        return cls(array, dtype=array.dtype)
 
     # ----- basic properties -------------------------------------------------
     @property
@@ -216,17 +228,45 @@ class Tensor:
         """The tensor with its dimensions reversed (the matrix transpose for 2-D)."""
         return _shape.Permute.apply(self, tuple(range(self.data.ndim - 1, -1, -1)))
 
-    # comparisons give plain boolean arrays (no gradient flows through them)
-    def __lt__(self, other): return self.data < _raw(other)
-    def __le__(self, other): return self.data <= _raw(other)
-    def __gt__(self, other): return self.data > _raw(other)
-    def __ge__(self, other): return self.data >= _raw(other)
+    # ----- comparisons: elementwise, as boolean Tensors without grad (PyTorch's rules) ----
+    def __eq__(self, other): return _compare(np.equal, self, other)
+    def __ne__(self, other): return _compare(np.not_equal, self, other)
+    def __lt__(self, other): return _compare(np.less, self, other)
+    def __le__(self, other): return _compare(np.less_equal, self, other)
+    def __gt__(self, other): return _compare(np.greater, self, other)
+    def __ge__(self, other): return _compare(np.greater_equal, self, other)
 
-    __hash__ = object.__hash__  # tensors are graph nodes, hashed by identity
+    # tensors are graph nodes: hashed by identity (dicts and sets of tensors still work;
+    # use ``is`` to ask whether two names are the same tensor, ``==`` compares values)
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor; more (or fewer) elements are ambiguous, as in PyTorch."""
+        if self.data.size != 1:
+            what = "more than one value" if self.data.size > 1 else "no values"
+            raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous "
+                               f"(shape {self.shape}); use .any() or .all()")
+        return bool(self.data.item())
+
+    def any(self) -> "Tensor":
+        """Whether any element is nonzero: a one-element boolean Tensor (``if t.any():`` works)."""
+        return Tensor(np.asarray(self.data.any()))
+
+    def all(self) -> "Tensor":
+        """Whether every element is nonzero: a one-element boolean Tensor."""
+        return Tensor(np.asarray(self.data.all()))
 
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(op, a: Tensor, other):
+    """``op(a, other)`` elementwise as a boolean Tensor (no graph); non-numeric ``other``: not ours."""
+    other = _raw(other)
+    if not isinstance(other, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+        return NotImplemented  # e.g. ``t == None`` falls back to identity: False
+    return Tensor(op(a.data, other))
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:

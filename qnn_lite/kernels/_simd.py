@@ -22,7 +22,11 @@ tuning of numba's host CPU does not apply, so no CPU-feature override is needed.
 
 All vector loads/stores are unaligned and do no bounds checking: the callers
 guarantee `idx + lanes <= len(arr)` and that `arr` is C-contiguous.
+
+Every op has a one-line numpy reference at the end of this module (`*_reference`);
+`tests/kernels/test_kernels_simd.py` runs each intrinsic against it.
 """
+import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
@@ -231,3 +235,43 @@ def vstore_sub_i32(typingctx, arr, idx, v, corr, cidx):
         builder.store(builder.sub(v_, c), builder.bitcast(ptr, _V32.as_pointer()), align=4)
         return context.get_dummy_value()
     return types.none(arr, idx, v, corr, cidx), codegen
+
+
+# ----- readable references: each vector op above in one numpy line (tests compare them) -----
+# Lanes are numpy arrays: U64x8 = 8 uint64, I32x16 = 16 int32; a "splat" word is a scalar.
+
+def vxorpop_reference(acc, a, b):
+    """``acc + popcount(a ^ b)`` per lane (``vxorpop``)."""
+    return acc + np.bitwise_count(np.bitwise_xor(a, b)).astype(np.uint64)
+
+
+def vandpop_reference(acc, a, b):
+    """``acc + popcount(a & b)`` per lane (``vandpop``)."""
+    return acc + np.bitwise_count(np.bitwise_and(a, b)).astype(np.uint64)
+
+
+def vaxpy_u64_i32_reference(arr, idx, v, alpha, beta, accumulate):
+    """``arr[idx:idx+8] = (arr[idx:idx+8] if accumulate else beta) + alpha * v`` in int32 (wrapping)."""
+    base = arr[idx:idx + 8].astype(np.int64) if accumulate else np.int64(beta)
+    arr[idx:idx + 8] = (base + np.int64(alpha) * v.astype(np.int64)).astype(np.int32)
+
+
+def signbits64_reference(arr, idx):
+    """``(word of x >= 0 (floats) / x != 0 (ints), word of isnan)`` for ``arr[idx:idx+64]``, bit t = element t."""
+    x = arr[idx:idx + 64]
+    bits = x >= 0 if x.dtype.kind == "f" else x != 0
+    nan = np.isnan(x) if x.dtype.kind == "f" else np.zeros(64, bool)
+    pack = lambda b: int(np.packbits(b, bitorder="little").view("<u8")[0])  # noqa: E731
+    return pack(bits), pack(nan)
+
+
+def vdpbusd_reference(acc, aquad, arr, idx):
+    """``acc[l] + sum_t u8(aquad byte t) * s8(arr[idx + 4 l + t])`` for the 16 lanes (``vdpbusd``)."""
+    a = np.array([aquad], np.int32).view(np.uint8).astype(np.int64)            # 4 unsigned bytes
+    b = arr[idx:idx + 64].view(np.int8).reshape(16, 4).astype(np.int64)
+    return (acc.astype(np.int64) + b @ a).astype(np.int32)
+
+
+def vstore_sub_i32_reference(arr, idx, v, corr, cidx):
+    """``arr[idx:idx+16] = v - corr[cidx:cidx+16]`` (int32 lanes)."""
+    arr[idx:idx + 16] = v - corr[cidx:cidx + 16]

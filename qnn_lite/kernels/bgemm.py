@@ -141,6 +141,20 @@ def popcount_gemm(A_planes, B_planes, weights, beta, use_and):
         return _popcount_gemm(np.ascontiguousarray(A_planes), bpan, N, weights, np.int64(beta), bool(use_and))
 
 
+def popcount_gemm_reference(A_planes, B_planes, weights, beta, use_and):
+    """What ``popcount_gemm``'s 16-accumulator micro-kernel computes, readably (tests compare them):
+
+    ``out[i, j] = beta + sum_{m,n} weights[m, n] * sum_w popcount(op(A[m, i, w], B[n, j, w]))``.
+    """
+    op = np.bitwise_and if use_and else np.bitwise_xor
+    out = np.full((A_planes.shape[1], B_planes.shape[1]), beta, dtype=np.int64)
+    for m, a in enumerate(A_planes):
+        for n, b in enumerate(B_planes):
+            counts = np.bitwise_count(op(a[:, None, :], b[None, :, :])).sum(axis=-1, dtype=np.int64)
+            out += int(weights[m][n]) * counts
+    return out.astype(np.int32)
+
+
 def _check_packed(x, name):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy uint64 array, got {type(x).__name__}")

@@ -127,3 +127,10 @@ def int8_matmul(A, B):
     bpan = _panelize_int8(np.ascontiguousarray(B), NP, KP)
     with threads_for(M * N * KP, small=1 << 21):
         return _int8_gemm(A4.view(np.int32), bpan, corr, N)
+
+
+def int8_matmul_reference(A, B):
+    """What ``_int8_gemm``'s blocked kernel computes, readably (tests compare them): the +128 shift
+    ``sum_k a b = sum_k (a + 128) b - 128 sum_k b``, in int64 numpy, returned as int32."""
+    u = A.astype(np.int64) + 128
+    return (u @ B.astype(np.int64) - 128 * B.sum(axis=0, dtype=np.int64)).astype(np.int32)

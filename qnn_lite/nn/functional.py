@@ -8,6 +8,7 @@ generic ops); this module only gathers them under PyTorch's names, plus
 from __future__ import annotations
 
 import numpy as np
+from ..validate import check_fraction
 
 from .. import autograd as _ag
 from ..autograd.conv import conv2d, im2col  # noqa: F401
@@ -57,8 +58,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator=None) ->
     Identity when ``training=False``. Random draws come from ``generator`` or the
     seeded ``qnn_lite.nn.init.default_generator()`` (see ``qnn_lite.nn.init.manual_seed``).
     """
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    p = check_fraction(p, "p")
     x = x if isinstance(x, Tensor) else Tensor(x)
     if not training or p == 0.0:
         return x

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from ..validate import check_int
 
 from ..autograd.tensor import Tensor
 
@@ -28,9 +29,7 @@ _generator = np.random.default_rng(0)
 def manual_seed(seed: int) -> np.random.Generator:
     """Reset the generator behind default inits and Dropout; returns it."""
     global _generator
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    _generator = np.random.default_rng(int(seed))
+    _generator = np.random.default_rng(check_int(seed, "seed", 0))
     return _generator
 
 
@@ -49,6 +48,7 @@ def _gen(generator):
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
+    tensor._version += 1  # an in-place change: graphs that saved the old values cannot backward
     return tensor
 
 

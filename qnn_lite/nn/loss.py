@@ -1,7 +1,8 @@
 """Loss modules: thin wrappers over ``nn.functional.cross_entropy`` / ``mse_loss``."""
 from __future__ import annotations
 
-from ..autograd.loss import _check_reduction
+from ..autograd.loss import _REDUCTIONS
+from ..validate import check_choice
 from . import functional as F
 from .module import Module
 
@@ -9,7 +10,7 @@ from .module import Module
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        _check_reduction(reduction)
+        check_choice(reduction, "reduction", _REDUCTIONS)
         self.reduction = reduction
 
     def extra_repr(self) -> str:

@@ -14,16 +14,28 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..validate import check_bool
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module learns: ``requires_grad=True`` by default, float32 from Python data."""
+    """A Tensor that a Module learns: ``requires_grad=True`` by default, float32 from Python data.
+
+    The values are always *copied* (as ``torch.nn.Parameter(torch.tensor(w))``): an optimizer
+    step never writes into the caller's array, whatever its dtype.
+    """
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+        if _shares(self.data, data):
+            self.data = self.data.copy()    # float32 (or dtype=) arrays would otherwise be aliased
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _shares(array: np.ndarray, source) -> bool:
+    source = source.data if isinstance(source, Tensor) else source
+    return isinstance(source, np.ndarray) and np.shares_memory(array, source)
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -148,8 +160,7 @@ class Module:
     # ----- modes and gradients ------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (batch statistics, dropout on) on self and all descendants."""
-        if not isinstance(mode, bool):
-            raise TypeError(f"mode must be a bool, got {mode!r}")
+        mode = check_bool(mode, "mode")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
@@ -191,7 +202,7 @@ class Module:
             dot = f"{mname}." if mname else ""
             for pname, p in module._parameters.items():
                 if p is not None:
-                    targets[dot + pname] = p.data
+                    targets[dot + pname] = p
             for bname, b in module._buffers.items():
                 if b is not None:
                     targets[dot + bname] = b
@@ -203,6 +214,9 @@ class Module:
         for key, dst in targets.items():
             if key not in state_dict:
                 continue
+            if isinstance(dst, Tensor):      # a parameter: its new values are a new version
+                dst._version += 1
+                dst = dst.data
             src = state_dict[key]
             src = np.asarray(src.data if isinstance(src, Tensor) else src)
             if src.shape != dst.shape:

@@ -262,33 +262,48 @@ def test_leaves_sharing_one_gradient_array_get_separate_grads():
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
 
 
-def test_a_gradient_still_held_elsewhere_is_copied_and_a_fresh_one_adopted():
-    """The engine keeps a leaf's gradient without a copy only when nothing else refers to it."""
-    def doubling(record):
-        """A Function y = 2x whose backward hands its result to ``record`` before returning it."""
-        class Double(Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x * 2
+def test_a_gradient_the_function_keeps_is_not_the_leafs_grad():
+    """Whatever a backward holds on to, the leaf's .grad is its own memory."""
+    kept = []
 
-            @staticmethod
-            def backward(ctx, grad):
-                out = grad * 2
-                record(out)
-                return out
-        return Double
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
 
-    kept, made = [], []
-    Keep = doubling(kept.append)                                  # keeps a strong reference
-    Fresh = doubling(lambda out: made.append(weakref.ref(out)))   # a weak one, which does not count
-    x, y = leaf([1.0, 2.0]), leaf([1.0, 2.0])
-    Keep.apply(x).sum().backward()
-    assert x.grad is not kept[0] and not np.shares_memory(x.grad, kept[0])
-    kept[0][:] = -1                                   # the Function's copy changes; x.grad does not
+        @staticmethod
+        def backward(ctx, grad):
+            out = grad * 2
+            kept.append(out)
+            return out
+
+    x = leaf([1.0, 2.0])
+    Double.apply(x).sum().backward()
+    assert not np.shares_memory(x.grad, kept[0])
+    kept[0][:] = -1                                   # the Function's array changes; x.grad does not
     np.testing.assert_array_equal(x.grad, [2.0, 2.0])
-    Fresh.apply(y).sum().backward()
-    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
-    assert made[0]() is y.grad                        # adopted: no copy
+
+
+def test_backward_twice_through_one_graph_doubles_like_pytorch_retain_graph():
+    """micrograd's "flaw" is our documented rule: a second backward adds (PyTorch with retain_graph)."""
+    w = leaf([3.0])
+    loss = (w * w * w).sum()                          # d/dw = 3 w^2 = 27
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [27.0])
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [54.0])
+    w.zero_grad()
+    loss.backward()                                   # the graph is kept: same answer after clearing
+    np.testing.assert_array_equal(w.grad, [27.0])
+
+
+def test_a_leaf_used_by_two_graphs_and_twice_in_one_sums_every_path():
+    x = leaf([2.0])
+    a, b = x * x, x * 3.0                             # two consumers of one leaf
+    (a + b + x).sum().backward()                      # 2x + 3 + 1 = 8
+    np.testing.assert_array_equal(x.grad, [8.0])
+    (x * 5.0).sum().backward()                        # a second graph accumulates
+    np.testing.assert_array_equal(x.grad, [13.0])
 
 
 def test_view_gradients_are_copied_into_the_leaf():
@@ -321,3 +336,80 @@ def test_numbers_lists_and_arrays_are_accepted_as_inputs():
     x = leaf([1.0, 2.0, 3.0])
     x[[0, 0, 2]].sum().backward()                 # a list index is integer-array indexing
     np.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0])
+
+
+# ----- in-place changes after a forward: PyTorch's version counter ---------------------------
+def test_optimizer_step_between_forward_and_backward_raises_naming_the_op():
+    from qnn_lite.nn import Parameter
+    from qnn_lite.optim import SGD
+    w = Parameter(np.array([1.0, 2.0], np.float32))
+    x = Tensor(np.array([3.0, 4.0], np.float32))
+    w.grad = np.ones(2, np.float32)
+    loss = (w * x).sum()                         # Mul saved w's array
+    SGD([w], lr=0.1).step()                      # changes it in place
+    with pytest.raises(RuntimeError, match=r"Mul\.backward was modified by an in-place.*version is 1, it was 0"):
+        loss.backward()
+
+
+def test_adam_step_and_load_state_dict_bump_the_version():
+    from qnn_lite import nn
+    from qnn_lite.optim import Adam
+    lin = nn.Linear(2, 1)
+    w0, b0 = lin.weight._version, lin.bias._version       # nn.init's fills count too
+    lin.weight.grad = np.ones_like(lin.weight.data)
+    Adam([lin.weight]).step()
+    assert lin.weight._version == w0 + 1
+    lin.load_state_dict(lin.state_dict())
+    assert lin.weight._version == w0 + 2 and lin.bias._version == b0 + 1
+
+
+def test_ops_that_saved_nothing_of_the_input_still_run_backward():
+    """Add keeps no input arrays, so changing them in place cannot corrupt its gradient (as in PyTorch)."""
+    from qnn_lite.optim import SGD
+    w = leaf([1.0, 2.0])
+    w.grad = np.zeros(2, np.float32)
+    out = (w + 1.0).sum()
+    SGD([w], lr=0.1).step()
+    w.grad = None
+    out.backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 1.0])
+
+
+def test_writes_through_data_are_the_untracked_escape_hatch():
+    """``.data`` bypasses the check, as in PyTorch: the gradient then uses the new values."""
+    w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    loss = (w * x).sum()
+    x.data[0] = 10.0                             # not tracked: _version stays 0
+    assert x._version == 0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [10.0, 4.0])
+
+
+# ----- comparisons and truth: PyTorch's rules ------------------------------------------------
+@pytest.mark.parametrize("op, expected", [
+    ("__eq__", [False, True, False]), ("__ne__", [True, False, True]), ("__lt__", [True, False, False]),
+    ("__le__", [True, True, False]), ("__gt__", [False, False, True]), ("__ge__", [False, True, True])])
+def test_comparisons_are_elementwise_boolean_tensors_without_grad(op, expected):
+    a = leaf([1.0, 2.0, 3.0])
+    for other in (2.0, Tensor(np.array([2.0, 2.0, 2.0], np.float32)), np.array([2.0, 2.0, 2.0])):
+        out = getattr(a, op)(other)
+        assert isinstance(out, Tensor) and out.dtype == np.bool_ and not out.requires_grad
+        np.testing.assert_array_equal(out.data, expected)
+
+
+def test_bool_of_one_element_is_its_value_and_of_several_is_ambiguous():
+    assert bool(Tensor([2.0])) is True and bool(Tensor(0.0)) is False
+    same, differ = Tensor([1.0, 2.0]) == Tensor([1.0, 2.0]), Tensor([1.0, 2.0]) == Tensor([1.0, 3.0])
+    assert isinstance(same.all(), Tensor) and same.all().dtype == np.bool_
+    assert bool(same.all()) and not differ.all() and differ.any()
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
+        bool(Tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with no values is ambiguous"):
+        bool(Tensor(np.zeros(0, np.float32)))
+    assert (Tensor([1.0]) == None) is False  # noqa: E711  (not numeric: identity, like PyTorch)
+
+
+def test_tensors_still_hash_by_identity_in_dicts_and_sets():
+    a, b = Tensor([1.0, 2.0]), Tensor([1.0, 2.0])
+    assert len({a, b}) == 2 and {a: 1, b: 2}[b] == 2
+    assert a in {a} and b not in {a}

@@ -172,9 +172,9 @@ def test_cosine_hand_values_and_schedule_errors():
     sched.step()
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-15)
-    with pytest.raises(ValueError, match="step_size must be a positive int"):
+    with pytest.raises(ValueError, match="step_size must be an int >= 1, got 0"):
         StepLR(opt, step_size=0)
-    with pytest.raises(ValueError, match="T_max must be a positive int"):
+    with pytest.raises(ValueError, match="T_max must be an int >= 1, got 0"):
         CosineAnnealingLR(opt, T_max=0)
     with pytest.raises(TypeError, match="optimizer must be"):
         StepLR(object(), 1)

@@ -7,7 +7,8 @@ are the cost. This loop does the same float operations, in the same order and
 the same precision (the scalars arrive already cast to the arrays' dtype, as
 numpy casts Python floats), rounding after each one: numba does not contract
 ``a * b + c`` into an FMA. So the result is bit-identical to the numpy update
-(a test checks every option).
+(a test checks every option). The numpy reference is ``qnn_lite.optim.SGD._numpy_step``;
+``kernels/dispatch.py`` decides when this kernel runs instead.
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ written here as a loop numba compiles (imported lazily, on the first backward).
 
 The order of the adds is part of the result. Every pixel starts at 0 and
 receives its taps in ``(i, j)`` order, exactly as ``conv.col2im`` (numpy, the
-readable version) adds its slices, so the two agree bit for bit (a test checks).
+readable version, the reference) adds its slices, so the two agree bit for bit
+(a test checks). ``kernels/dispatch.py`` is where the convolution reaches it.
 """
 from __future__ import annotations
 
