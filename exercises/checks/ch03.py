@@ -228,8 +228,10 @@ def _check_pc(fn, w, qmin, qmax):
     expect_close(s, s_ref, "scale", rtol=1e-6, mistakes={
         "symmetric uses max(|min|, |max|) of the channel, not max": np.maximum(w.max(axis=axes), 0) / half,
         f"PyTorch divides by (qmax - qmin) / 2 = {half:g}, not qmax = {qmax}": amax / qmax,
-        "clamp the scale to at least eps (an all-zero channel)": amax / half,
-    }, hint="scale_c = max(max|w_c|, 0) / ((qmax - qmin) / 2), at least eps")
+        "an all-zero channel must get scale eps: clamp AFTER dividing, "
+        "max(max|w_c| / ((qmax - qmin) / 2), eps) (clamping before the division leaves eps / ((qmax - qmin) / 2))":
+            amax / half,
+    }, hint="scale_c = max(max|w_c| / ((qmax - qmin) / 2), eps)")
     expect_close(got[1], z_ref, "zero_point", atol=0, hint="symmetric signed: zero_point = 0 for every channel")
 
 
