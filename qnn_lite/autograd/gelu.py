@@ -30,9 +30,17 @@ class GELU(Function):
         dt = x.dtype.type
         ctx.approximate = approximate
         if approximate == "tanh":
-            t = np.tanh(dt(_K) * (x + dt(_C) * x * x * x))
+            t = x * x                                   # in place below: one temporary, not five
+            t *= dt(_C)
+            t += 1
+            t *= x
+            t *= dt(_K)
+            np.tanh(t, out=t)
             ctx.save_for_backward(x, t)
-            return dt(0.5) * x * (1 + t)
+            out = t + 1
+            out *= x
+            out *= dt(0.5)
+            return out
         cdf = dt(0.5) * (1 + _erf(x * dt(1 / np.sqrt(2.0))))
         ctx.save_for_backward(x, cdf)
         return x * cdf
@@ -42,7 +50,15 @@ class GELU(Function):
         x, a = ctx.saved_tensors
         dt = x.dtype.type
         if ctx.approximate == "tanh":
-            d = dt(0.5) * (1 + a) + dt(0.5) * x * (1 - a * a) * dt(_K) * (1 + dt(3 * _C) * x * x)
+            # d = (1 + t)/2 + x/2 (1 - t^2) K (1 + 3 C x^2), built in place
+            d = x * x
+            d *= dt(3 * _C)
+            d += 1
+            d *= x
+            d *= dt(0.5 * _K)
+            d *= 1 - a * a
+            d += dt(0.5)
+            d += dt(0.5) * a
         else:
             d = a + x * np.exp(dt(-0.5) * x * x) * dt(1 / np.sqrt(2 * np.pi))
         return grad * d, None

@@ -35,14 +35,16 @@ def search_scale(X, weights, bits: int = 4, group_size: int | None = 128, n_grid
             raise ValueError(f"calibration inputs X (N, in) must match each weight (out, in): "
                              f"X {X.shape}, weight {w.shape}")
     x_mean = np.abs(X).mean(axis=0)
-    refs = [X @ w.T for w in ws]
+    G = X.T.astype(np.float64) @ X                   # ||X D^T||^2 = sum((D G) * D): one (in, in) product per try
     losses, best = np.empty(n_grid), None
     for k in range(n_grid):
         r = k / n_grid
         s = np.maximum(x_mean ** r, 1e-4)
         s = s / np.sqrt(s.max() * s.min())
-        losses[k] = sum(float(np.mean((ref - X @ (fake_quantize_groupwise(w * s, bits, group_size) / s).T) ** 2))
-                        for w, ref in zip(ws, refs))
+        losses[k] = 0.0
+        for w in ws:
+            d = (w - fake_quantize_groupwise(w * s, bits, group_size) / s).astype(np.float64)
+            losses[k] += float(np.sum((d @ G) * d)) / (X.shape[0] * w.shape[0])
         if best is None or losses[k] < losses[best[1]]:
             best = (s.astype(np.float32), k)
     return best[0], best[1] / n_grid, losses

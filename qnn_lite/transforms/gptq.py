@@ -124,19 +124,23 @@ def gptq_quantize(weight, H, bits: int = 4, group_size: int | None = None, block
     return Q.astype(np.float32), {"perm": perm, "loss": loss}
 
 
-def gptq_model(model, run, bits: int = 4, group_size: int | None = 128, names=None, **kwargs):
-    """A copy of ``model`` whose Linear layers are GPTQ-quantized one after another.
+def gptq_model(model, run, bits: int = 4, group_size: int | None = 128, groups=None, **kwargs):
+    """A copy of ``model`` whose Linear layers are GPTQ-quantized one group after another.
 
-    ``run(model)`` feeds the calibration data (e.g. ``lambda m: m(x_calib)``). Layer ``k`` is
-    calibrated on the inputs it sees when layers ``0..k-1`` are already quantized (sequential, as in
-    the reference's ``--true-sequential``). ``kwargs`` go to :func:`gptq_quantize`.
+    ``run(model)`` feeds the calibration data (e.g. ``lambda m: m(x_calib)``). ``groups``: a list of
+    lists of Linear names; the layers of one group are calibrated on the inputs they see when every
+    earlier group is already quantized (default: one layer per group, the reference's
+    ``--true-sequential``; one group per transformer block costs one calibration pass per block).
+    ``kwargs`` go to :func:`gptq_quantize`.
     """
     from ..autograd.tensor import no_grad
     model = copy.deepcopy(model)
-    for name in (linear_names(model) if names is None else names):
-        layer = get_module(model, name)
+    groups = [[n] for n in linear_names(model)] if groups is None else groups
+    for names in groups:
         with no_grad():
-            X = capture_inputs(model, [name], run)[name]
-        layer.weight.data[...] = gptq_quantize(layer.weight.data, hessian(X, layer.in_features),
-                                               bits, group_size, **kwargs)[0]
+            X = capture_inputs(model, names, run)
+        for name in names:
+            layer = get_module(model, name)
+            layer.weight.data[...] = gptq_quantize(layer.weight.data, hessian(X[name], layer.in_features),
+                                                   bits, group_size, **kwargs)[0]
     return model

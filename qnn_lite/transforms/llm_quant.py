@@ -100,7 +100,10 @@ def format_model(model, weight_fmt: str | None, act_fmt: str | None = None):
 
 def kv_quantizer(bits: int = 8, granularity: str = "token"):
     """A function for ``CausalSelfAttention.kv_quant``: asymmetric int``bits`` on ``k, v (B, H, T, D)``,
-    one range per token (``'token'``, over D) or per channel (``'channel'``, over the T tokens of a head)."""
+    one range per token (``'token'``, over D) or per channel (``'channel'``, over the T tokens of a head).
+
+    With a generation cache the function sees each step's new keys only, so ``'channel'`` is meant for
+    full-sequence evaluation (perplexity); ``'token'`` is exact for both."""
     bits = check_bits(bits, "bits", 2, 16)
     check_choice(granularity, "granularity", ("token", "channel"))
     if granularity == "token":
@@ -128,13 +131,19 @@ def layer_sqnr(float_model, quant_model) -> dict:
     return out
 
 
+def block_groups(model) -> list[list[str]]:
+    """The Linear names of a TinyGPT, one list per block (``h.0.*``, ``h.1.*``, ...)."""
+    names = linear_names(model)
+    return [[n for n in names if n.startswith(f"h.{i}.")] for i in range(len(model.h))]
+
+
 METHODS = ("rtn", "gptq", "awq", "w8a8", "smoothquant", "format", "kv")
 
 
 def quantize_tinygpt(model, method: str, run=None, **kwargs):
     """One entry point: ``method`` in ``METHODS``; ``run(model)`` feeds calibration data where needed.
 
-    rtn/gptq/awq: ``bits``, ``group_size``; w8a8: ``granularity``; smoothquant: ``alpha``,
+    rtn/gptq/awq: ``bits``, ``group_size`` (gptq: one calibration pass per block unless ``groups=`` says otherwise); w8a8: ``granularity``; smoothquant: ``alpha``,
     ``granularity``; format: ``weight_fmt``, ``act_fmt``; kv: ``bits``, ``granularity``.
     """
     check_choice(method, "method", METHODS)
@@ -144,6 +153,7 @@ def quantize_tinygpt(model, method: str, run=None, **kwargs):
         return rtn_model(model, **kwargs)
     if method == "gptq":
         from .gptq import gptq_model
+        kwargs.setdefault("groups", block_groups(model))
         return gptq_model(model, run, **kwargs)
     if method == "awq":
         from .awq import awq_model

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import pathlib
 
 import numpy as np
@@ -88,15 +89,21 @@ class TinyGPT(Module):
         return cross_entropy(logits.reshape(-1, V), np.asarray(targets).reshape(-1))
 
 
-def load_tinygpt(path=None, verify: bool = True) -> TinyGPT:
-    """The shipped, trained TinyGPT (float32, eval mode); the file's SHA-256 is checked first."""
-    path = CHECKPOINT if path is None else pathlib.Path(path)
+def load_tinygpt(path=None, sha256: str | None = None) -> TinyGPT:
+    """The shipped, trained TinyGPT (float32, eval mode); the file's SHA-256 is checked first.
+
+    ``path``/``sha256`` load another checkpoint written by :func:`save_tinygpt` (``sha256=None``
+    with a ``path`` skips the check).
+    """
+    if path is None:
+        path, sha256 = CHECKPOINT, CHECKPOINT_SHA256
+    path = pathlib.Path(path)
     raw = path.read_bytes()
-    if verify and CHECKPOINT_SHA256 is not None:
+    if sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
-        if digest != CHECKPOINT_SHA256:
-            raise ValueError(f"{path} is corrupt or changed: sha256 {digest}, expected {CHECKPOINT_SHA256}")
-    with np.load(path) as f:
+        if digest != sha256:
+            raise ValueError(f"{path} is corrupt or changed: sha256 {digest}, expected {sha256}")
+    with np.load(io.BytesIO(raw)) as f:
         arrays = {k: f[k] for k in f.files}
     config = GPTConfig(**{k[len("config."):]: int(arrays.pop(k)) for k in list(arrays) if k.startswith("config.")})
     model = TinyGPT(config)
