@@ -68,4 +68,8 @@ def gelu(x, approximate: str = "none") -> Tensor:
     """``torch.nn.functional.gelu``: exact by default, ``approximate='tanh'`` for GPT-2's form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_array_arg(x), approximate)
+    x = _array_arg(x)
+    dtype = (x.data if isinstance(x, Tensor) else np.asarray(x)).dtype
+    if dtype.kind != "f":
+        raise TypeError(f"gelu needs a floating input (as PyTorch), got dtype {dtype}")
+    return GELU.apply(x, approximate)

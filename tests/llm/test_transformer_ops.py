@@ -93,6 +93,7 @@ def test_gelu_known_values():
     (lambda: layer_norm(np.zeros((2, 3)), 3, eps=0), "eps"),
     (lambda: rms_norm(np.zeros((2, 3)), 3, np.ones(2)), "weight must have shape"),
     (lambda: gelu(np.zeros(2), approximate="erf"), "approximate"),
+    (lambda: gelu(np.arange(3)), "floating"),
     (lambda: scaled_dot_product_attention(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 3))), "do not match"),
     (lambda: scaled_dot_product_attention(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)),
                                           attn_mask=np.ones((2, 2)), is_causal=True), "not both"),
