@@ -27,3 +27,7 @@ __all__ = [
     "reshape", "flatten", "transpose", "permute", "getitem", "concat", "stack",
     "relu", "sigmoid", "tanh", "softmax", "log_softmax",
 ]
+from .embedding import embedding  # noqa: F401
+from .layernorm import layer_norm, rms_norm  # noqa: F401
+from .gelu import gelu  # noqa: F401
+from .attention import scaled_dot_product_attention, causal_mask  # noqa: F401

@@ -74,3 +74,4 @@ class DataLoader:
             else:
                 idx = order[b * bs:(b + 1) * bs]
                 yield wrap(X[idx]), y[idx]
+from .text import load_char_corpus  # noqa: F401,E402

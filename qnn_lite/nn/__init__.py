@@ -10,3 +10,4 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatt
                      Identity, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
 from .loss import CrossEntropyLoss, MSELoss  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
+from .transformer import GELU, Block, CausalSelfAttention, Embedding, LayerNorm, MLP, RMSNorm  # noqa: F401
