@@ -87,12 +87,16 @@ def _tables(sensitivity, cost):
 
 
 def _check_budget(budget, names, options, cost) -> float:
+    """The budget the search may use: ``budget`` itself for integer costs; for float costs, plus a
+    relative 1e-12 so a sum taken in another order than the caller's still fits."""
     budget = check_number(budget, "budget", 0.0)
     cheapest = sum(min(cost[n][o] for o in options[n]) for n in names)
-    if budget < cheapest:
+    exact = all(float(c).is_integer() for n in names for c in cost[n].values())
+    slack = 0.0 if exact else 1e-12 * max(abs(budget), abs(cheapest))
+    if budget + slack < cheapest:
         raise ValueError(f"budget must be at least {cheapest:g}, the cost with every layer at its cheapest "
                          f"option; got {budget:g}")
-    return budget
+    return budget + slack
 
 
 def _result(names, choice, sensitivity, cost) -> Allocation:
