@@ -103,6 +103,16 @@ def _(fn):
 EX3 = exercise("11.3", "knapsack: choose one option per layer minimising total sensitivity within the budget")
 
 
+def _indices(got, what) -> list:
+    """The student's answer as a list of ints, or a Fail saying what was expected."""
+    if got is None:
+        raise Fail(f"{what} returned None: did you forget `return`?")
+    try:
+        return [int(i) for i in got]
+    except (TypeError, ValueError):
+        raise Fail(f"{what} should return a list of indices, got {got!r}") from None
+
+
 def _tables(sens, cost):
     s = {f"l{i}": {j: float(v) for j, v in enumerate(row)} for i, row in enumerate(sens)}
     c = {f"l{i}": {j: int(v) for j, v in enumerate(row)} for i, row in enumerate(cost)}
@@ -113,13 +123,7 @@ def _check_knap(fn, sens, cost, budget, label):
     s, c = _tables(sens, cost)
     best = allocate_dp(s, c, budget)
     what = f"knapsack({label}, budget={budget})"
-    got = fn([list(r) for r in sens], [list(r) for r in cost], budget)
-    if got is None:
-        raise Fail(f"{what} returned None: did you forget `return`?")
-    try:
-        choice = [int(j) for j in got]
-    except (TypeError, ValueError):
-        raise Fail(f"{what} should return a list of option indices, one per layer, got {got!r}") from None
+    choice = _indices(fn([list(r) for r in sens], [list(r) for r in cost], budget), what)
     if len(choice) != len(sens) or any(not 0 <= j < len(sens[i]) for i, j in enumerate(choice)):
         raise Fail(f"{what} should return one option index per layer (0..{len(sens[0]) - 1}), got {choice}")
     total = sum(cost[i][j] for i, j in enumerate(choice))
@@ -175,13 +179,7 @@ EX4 = exercise("11.4", "pareto_front: the configurations no other beats on both 
 def _check_front(fn, costs, accs, label):
     want = pareto_ref(costs, [-a for a in accs])
     what = f"pareto_front({label})"
-    got = fn(list(costs), list(accs))
-    if got is None:
-        raise Fail(f"{what} returned None: did you forget `return`?")
-    try:
-        got = [int(i) for i in got]
-    except (TypeError, ValueError):
-        raise Fail(f"{what} should return a list of indices, got {got!r}") from None
+    got = _indices(fn(list(costs), list(accs)), what)
     loose = [i for i in range(len(costs)) if not any(
         costs[j] < costs[i] and accs[j] > accs[i] for j in range(len(costs)))]
     loose.sort(key=lambda i: costs[i])

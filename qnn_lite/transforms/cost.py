@@ -26,7 +26,7 @@ from ..hw.roofline import _peak, get_device
 from ..nn.layers import Conv2d, Linear
 from ..validate import check_bits, check_choice
 
-__all__ = ["LayerSpec", "layer_specs", "weight_layers", "layer_cost", "network_cost", "METRICS",
+__all__ = ["LayerSpec", "layer_specs", "weight_layers", "check_layer_names", "layer_cost", "network_cost", "METRICS",
            "roofline_precision"]
 
 METRICS = ("size", "bitops", "cycles", "energy", "latency")
@@ -162,13 +162,18 @@ def layer_cost(spec: LayerSpec, w_bits: int, a_bits: int, metric: str = "bitops"
     return max(2 * spec.macs / peak, moved / device.bandwidth)
 
 
+def check_layer_names(given, names, what: str = "bits", of: str = "the model") -> None:
+    """Raise ValueError unless the keys of ``given`` are exactly the layer ``names`` (missing ones
+    first: a layer left out of a config would silently stay float or go uncosted)."""
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise ValueError(f"{what} is missing layers {missing} of {of}")
+    extra = [n for n in given if n not in names]
+    if extra:
+        raise ValueError(f"{what} names layers {extra} that {of} does not have; its layers are {list(names)}")
+
+
 def network_cost(specs, bits, metric: str = "bitops", **kwargs):
     """Sum of ``layer_cost`` over ``specs`` with ``bits = {name: (w_bits, a_bits)}`` (every layer)."""
-    names = [s.name for s in specs]
-    missing = [n for n in names if n not in bits]
-    if missing:
-        raise ValueError(f"bits must give (w_bits, a_bits) for every layer; missing {missing}")
-    extra = [n for n in bits if n not in names]
-    if extra:
-        raise ValueError(f"bits names layers the model does not have: {extra}; layers are {names}")
+    check_layer_names(bits, [s.name for s in specs])
     return sum(layer_cost(s, *bits[s.name], metric=metric, **kwargs) for s in specs)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..quant.fake_quant import FakeQuantize, QConfig, default_qconfig
 from ..quant.observers import MovingAverageMinMaxObserver
 from ..validate import check_bits, check_bool, check_choice, check_number
-from .cost import layer_cost, weight_layers
+from .cost import check_layer_names, layer_cost, weight_layers
 
 __all__ = ["Allocation", "bit_options", "cost_table", "uniform_allocation", "allocate", "allocate_dp",
            "allocate_greedy", "allocation_qconfig", "pareto_front"]
@@ -68,12 +68,7 @@ def _tables(sensitivity, cost):
         if not isinstance(t, dict) or not t or not all(isinstance(v, dict) and v for v in t.values()):
             raise ValueError(f"{arg} must be a non-empty dict {{layer: {{(w_bits, a_bits): value}}}}, got {t!r}")
     names = list(cost)
-    missing = [n for n in names if n not in sensitivity]
-    if missing:
-        raise ValueError(f"sensitivity is missing layers {missing} that cost has")
-    extra = [n for n in sensitivity if n not in cost]
-    if extra:
-        raise ValueError(f"cost is missing layers {extra} that sensitivity has")
+    check_layer_names(sensitivity, names, "sensitivity", "the cost table")
     options = {}
     for n in names:
         lost = [o for o in cost[n] if o not in sensitivity[n]]
@@ -202,13 +197,7 @@ def allocation_qconfig(bits: dict, model=None, storage_bits: int = 8, per_channe
     if not isinstance(bits, dict) or not bits:
         raise ValueError(f"bits must be a non-empty dict {{layer: (w_bits, a_bits)}}, got {bits!r}")
     if model is not None:
-        names = [n for n, _ in weight_layers(model)]
-        missing = [n for n in names if n not in bits]
-        if missing:
-            raise ValueError(f"bits has no (w_bits, a_bits) for layers {missing} of the model")
-        extra = [n for n in bits if n not in names]
-        if extra:
-            raise ValueError(f"bits names layers the model does not have: {extra}; its layers are {names}")
+        check_layer_names(bits, [n for n, _ in weight_layers(model)])
     out = {}
     for name, wa in bits.items():
         if not (isinstance(wa, tuple) and len(wa) == 2):

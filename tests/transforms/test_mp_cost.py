@@ -155,9 +155,9 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="device must be"):
         layer_cost(spec, 8, 8, "latency", device="H100")
     specs = layer_specs(digits_cnn(seed=0), np.zeros((1, 1, 8, 8), np.float32))
-    with pytest.raises(ValueError, match=r"missing \['9'\]"):
+    with pytest.raises(ValueError, match=r"bits is missing layers \['9'\]"):
         network_cost(specs, {"0": (8, 8), "4": (8, 8)})
-    with pytest.raises(ValueError, match="does not have"):
+    with pytest.raises(ValueError, match=r"names layers \['fc'\] that the model does not have"):
         network_cost(specs, {"0": (8, 8), "4": (8, 8), "9": (8, 8), "fc": (8, 8)})
     with pytest.raises(ValueError, match="at least one Conv2d or Linear"):
         layer_specs(nn.Sequential(nn.ReLU()), np.zeros((1, 3), np.float32))
