@@ -165,3 +165,23 @@ def test_uniform_allocation_and_cost_of_the_dp_choice(trained):
     alloc = allocate_dp(sens, cost, budget)
     assert alloc.cost <= budget and alloc.cost == network_cost(specs, alloc.bits, "bitops")
     assert alloc.score <= sum(sens[n][u4[n]] for n in names)    # never worse than uniform at equal cost
+
+
+def test_qconfig_input_activation_hook():
+    from qnn_lite import nn
+    from qnn_lite.quant import QConfig, default_qconfig
+    from qnn_lite.quant.layers import QuantLinear
+    with pytest.raises(TypeError, match="QConfig.input_activation must be a zero-argument factory"):
+        QConfig(weight=None, activation=None, input_activation=4)
+    base = default_qconfig(8, 8)
+    lin = nn.Linear(3, 2)
+    assert QuantLinear(lin, base).input_fake_quant is None                       # unchanged default
+    q = QuantLinear(lin, QConfig(base.weight, base.activation, input_activation=default_qconfig(8, 3).activation))
+    assert (q.input_fake_quant.qmin, q.input_fake_quant.qmax) == (0, 7)
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)
+    q.weight_fake_quant.disable_fake_quant()
+    q(x)                                                                          # observe
+    q.input_fake_quant.freeze()
+    y = q(x).data                                                                 # the input on a 3-bit grid
+    xq = np.rint(x * 7) / 7
+    np.testing.assert_allclose(y, xq @ lin.weight.data.T + lin.bias.data, atol=1e-6)
