@@ -12,12 +12,12 @@ from matplotlib.figure import Figure
 from ..hw.bitbrick import BitFusionArray
 from ..quant.ptq import ptq
 from ..transforms.cost import layer_cost, layer_specs
-from ..transforms.mixed_precision import allocate, allocation_qconfig, bit_options, cost_table
+from ..transforms.mixed_precision import allocate, allocation_qconfig, bit_options, cost_table, pareto_front
 from ..transforms.sensitivity import evaluate_arrays, ptq_sensitivity
 from ..validate import check_choice
 from ._widget import FigureWidget
 
-__all__ = ["MixedPrecisionWidget", "mixed_precision_widget", "BUDGET_METRICS"]
+__all__ = ["MixedPrecisionWidget", "mixed_precision_widget", "plot_sensitivity", "plot_frontier", "BUDGET_METRICS"]
 
 BUDGET_METRICS = ("bitops", "cycles", "size")
 SHOWN = ("size", "bitops", "cycles", "energy")
@@ -160,3 +160,43 @@ class MixedPrecisionWidget(FigureWidget):
 def mixed_precision_widget(model, X, y, **kwargs) -> MixedPrecisionWidget:
     """Build a :class:`MixedPrecisionWidget` (see its docstring for the arguments)."""
     return MixedPrecisionWidget(model, X, y, **kwargs)
+
+
+# ----- the chapter's static figures ---------------------------------------------------------------
+def plot_sensitivity(table: dict, options=None, ylabel: str = "loss increase", figsize=(8, 3)) -> Figure:
+    """Grouped bars: for each layer of ``table = {layer: {(w, a): value}}`` one bar per option
+    (``options``, default every option of the first layer), layers along x."""
+    names = list(table)
+    options = list(options or table[names[0]])
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(options)
+    x = np.arange(len(names))
+    for k, o in enumerate(options):
+        ax.bar(x + (k - (len(options) - 1) / 2) * width, [table[n][o] for n in names], width, label=_label(o))
+    ax.set_xticks(x, names)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.legend(fontsize=7, ncol=min(len(options), 5))
+    return fig
+
+
+def plot_frontier(points: list, metrics=("bitops", "cycles"), figsize=(10, 3.4)) -> Figure:
+    """Accuracy against cost, one panel per metric: ``points`` are rows with ``"kind"`` (``"uniform"``
+    or ``"mixed"``), ``"accuracy"`` and each metric (``recipes.mixed_precision.frontier_points``);
+    the Pareto frontier of each panel is drawn as a step line."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    for ax, m in zip(axes, metrics):
+        for kind, marker, color in (("uniform", "o", "tab:blue"), ("mixed", "^", "tab:red")):
+            pts = [p for p in points if p["kind"] == kind]
+            ax.scatter([p[m] for p in pts], [p["accuracy"] for p in pts], marker=marker, color=color, label=kind)
+        front = pareto_front([p[m] for p in points], [-p["accuracy"] for p in points])
+        ax.step([points[i][m] for i in front], [points[i]["accuracy"] for i in front], where="post", color="0.4",
+                lw=1, label="Pareto frontier")
+        ax.set_xscale("log")
+        ax.set_xlabel({"bitops": "BitOPs", "cycles": "BitFusion cycles"}.get(m, m))
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=8)
+    return fig

@@ -77,3 +77,19 @@ def test_widget_rejects_bad_arguments(setup):
         mixed_precision_widget(model, X, y, bits=(3, 8), sensitivity={})
     with pytest.raises(ValueError, match="metric must be one of"):
         mixed_precision_widget(model, X, y, bits=(4, 8), sensitivity=w.sensitivity, metric="flops")
+
+
+def test_sensitivity_bars_and_frontier_scatter():
+    from qnn_lite.viz.mixed_precision import plot_frontier, plot_sensitivity
+    table = {"0": {(2, 2): 0.3, (8, 8): 0.01}, "4": {(2, 2): 0.5, (8, 8): -0.02}}
+    fig = plot_sensitivity(table)
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [0.3, 0.5, 0.01, -0.02]      # option by option
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["w2/a2", "w8/a8"]
+    pts = [dict(kind="uniform", accuracy=0.5, bitops=10, cycles=5), dict(kind="uniform", accuracy=0.9, bitops=40, cycles=5),
+           dict(kind="mixed", accuracy=0.8, bitops=20, cycles=7), dict(kind="mixed", accuracy=0.95, bitops=30, cycles=9)]
+    fig = plot_frontier(pts)
+    for ax, m, front in zip(fig.axes, ("bitops", "cycles"), ([10, 20, 30], [5, 9])):
+        offsets = [c.get_offsets() for c in ax.collections]
+        assert [len(o) for o in offsets] == [2, 2]
+        assert list(ax.get_lines()[0].get_xdata()) == front                   # the Pareto step line
