@@ -195,7 +195,9 @@ def plot_frontier(points: list, metrics=("bitops", "cycles"), figsize=(10, 3.4))
         front = pareto_front([p[m] for p in points], [-p["accuracy"] for p in points])
         ax.step([points[i][m] for i in front], [points[i]["accuracy"] for i in front], where="post", color="0.4",
                 lw=1, label="Pareto frontier")
-        ax.set_xscale("log")
+        costs = [p[m] for p in points]
+        if max(costs) > 10 * min(costs) > 0:
+            ax.set_xscale("log")
         ax.set_xlabel({"bitops": "BitOPs", "cycles": "BitFusion cycles"}.get(m, m))
         ax.set_ylabel("accuracy")
         ax.legend(fontsize=8)
