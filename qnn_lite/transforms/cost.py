@@ -93,17 +93,17 @@ def layer_specs(model, example_input, batch: int = 1) -> list:
             shapes[name] = (tuple(inp.shape), tuple(out.shape))
             return out
         return forward
+    was_training = model.training
     try:
         for name, layer in layers:
             object.__setattr__(layer, "forward", tap(name, layer))
-        was_training = model.training
         model.eval()
         with no_grad():
             model(Tensor(x[:1]))
-        model.train(was_training)
     finally:
         for _, layer in layers:
             layer.__dict__.pop("forward", None)
+        model.train(was_training)
     specs = []
     for name, layer in layers:
         if name not in shapes:

@@ -65,8 +65,7 @@ class HessianProbe:
         for mod in m.modules():   # BatchNorm statistics (unfused models) in float64 too
             for k, v in list(mod._buffers.items()):
                 if isinstance(v, np.ndarray) and v.dtype == np.float32:
-                    mod._buffers[k] = v.astype(np.float64)
-                    object.__setattr__(mod, k, mod._buffers[k])
+                    setattr(mod, k, v.astype(np.float64))
         self.model = m.eval()
         self.layers = weight_layers(m)
         self.X, self.y = Tensor(np.asarray(getattr(X, "data", X), np.float64)), np.asarray(y)

@@ -58,11 +58,16 @@ def layer_qconfig(w_bits, a_bits, per_channel: bool = False) -> QConfig:
 
 
 def evaluate_arrays(model, X, y, loss_fn=None):
-    """``(loss, accuracy, logits)`` of ``model`` on ``X (N, ...)``, ``y (N,)`` in eval mode, no graph."""
+    """``(loss, accuracy, logits)`` of ``model`` on ``X (N, ...)``, ``y (N,)`` in eval mode, no graph
+    (the model's train / eval mode is restored afterwards)."""
+    was_training = model.training
     model.eval()
-    with no_grad():
-        z = model(Tensor(X))
-        loss = float((loss_fn or CrossEntropyLoss())(z, y).data)
+    try:
+        with no_grad():
+            z = model(Tensor(X))
+            loss = float((loss_fn or CrossEntropyLoss())(z, y).data)
+    finally:
+        model.train(was_training)
     return loss, float(np.mean(z.data.argmax(1) == y)), z.data.astype(np.float64)
 
 

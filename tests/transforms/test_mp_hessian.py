@@ -117,3 +117,21 @@ def test_bad_arguments():
         hutchinson_trace(lambda v: v, 0)
     with pytest.raises(ValueError, match="eps"):
         HessianProbe(nn.Sequential(nn.Linear(2, 2)), np.zeros((1, 2)), np.zeros(1, int), eps=0)
+
+
+def test_unfused_batchnorm_model_runs_in_float64_and_agrees_with_the_fused_one():
+    from qnn_lite.models import digits_cnn
+    rng = np.random.default_rng(0)
+    model = digits_cnn(seed=0).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean[:] = rng.normal(0, 0.1, m.num_features).astype(np.float32)
+            m.running_var[:] = rng.uniform(0.5, 2, m.num_features).astype(np.float32)
+    X, y = rng.uniform(0, 1, (8, 1, 8, 8)), rng.integers(0, 10, 8)
+    raw = HessianProbe(model, X, y, fuse=False)
+    assert all(b.dtype == np.float64 for m in raw.model.modules() for b in m._buffers.values() if b is not None
+               and b.dtype.kind == "f")
+    g = raw.gradients()
+    assert all(v.dtype == np.float64 for v in g.values())
+    # the linear layer sees the same function fused or not (folding rounds the conv weights to float32)
+    np.testing.assert_allclose(g["9"], HessianProbe(model, X, y, fuse=True).gradients()["9"], rtol=1e-4, atol=1e-8)
