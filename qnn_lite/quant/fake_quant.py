@@ -200,12 +200,16 @@ class QConfig:
     Both are zero-argument factories, e.g. ``FakeQuantize.with_args(observer=..., bits=4)`` or
     ``functools.partial(FakeQuantize, ...)``. ``activation`` quantizes a layer's output (and
     the model input); ``weight`` the layer's weight. ``None`` leaves that tensor in float.
+    ``input_activation`` (default ``None``: no extra quantizer) quantizes the layer's *input*
+    inside the layer, so each layer can read its input at its own bit-width (mixed precision,
+    where a layer's cost depends on the bits of the operands it multiplies; Wang et al., 2019, HAQ).
     """
     weight: Callable | None = None
     activation: Callable | None = None
+    input_activation: Callable | None = None
 
     def __post_init__(self):
-        for name in ("weight", "activation"):
+        for name in ("weight", "activation", "input_activation"):
             f = getattr(self, name)
             if f is not None and not callable(f):
                 raise TypeError(f"QConfig.{name} must be a zero-argument factory (e.g. "

@@ -58,7 +58,10 @@ class _QuantWeightLayer(Module):
         self.qconfig = qconfig
         self.weight, self.bias = layer.weight, layer.bias
         self.weight_fake_quant = _build(qconfig.weight, "weight")
-        self.input_fake_quant = _build(qconfig.activation, "activation") if quantize_input else None
+        if qconfig.input_activation is not None:  # the layer reads its input at its own bits
+            self.input_fake_quant = _build(qconfig.input_activation, "input_activation")
+        else:
+            self.input_fake_quant = _build(qconfig.activation, "activation") if quantize_input else None
         self.output_fake_quant = _build(qconfig.activation, "activation") if quantize_output else None
         self._input_stats = None  # (sum of inputs, count) while bias correction records
 
