@@ -17,8 +17,8 @@ Groups split the channels into ``G`` independent convolutions (Krizhevsky et al.
 2012): input channels ``g*C/G .. (g+1)*C/G`` feed only output channels
 ``g*O/G .. (g+1)*O/G``, so the one GEMM becomes ``G`` GEMMs done as one batched
 ``np.matmul``. Depthwise convolution (MobileNets, Howard et al., 2017) is
-``groups = C``: every channel has its own ``KH x KW`` filter, and the product is
-a multiply-and-sum over the taps. Dilation ``d`` spaces the taps ``d`` pixels
+``groups = C``: every channel has its own ``KH x KW`` filter; ``conv2d`` sends it
+to ``depthwise.py``, a multiply-and-add over the kernel taps without im2col. Dilation ``d`` spaces the taps ``d`` pixels
 apart (Yu & Koltun, 2016); the window view just uses ``d`` times the image's strides.
 
 Shapes (PyTorch's, NCHW): ``x (N, C, H, W)``, ``weight (O, C/G, KH, KW)``,
@@ -293,5 +293,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
                              f"{weight.shape}, got {bias.shape}")
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     dilation = _pair(dilation, "dilation")
-    _check_geometry(x.shape, weight.shape[2:], stride, padding, dilation=dilation)
+    _, _, _, out_size = _check_geometry(x.shape, weight.shape[2:], stride, padding, dilation=dilation)
+    if groups > 1 and weight.shape[1] == 1:   # depthwise: a sum over the taps, no im2col (depthwise.py)
+        from .depthwise import DepthwiseConv2d
+        return DepthwiseConv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                                     out_size=out_size)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
