@@ -72,11 +72,11 @@ def _distort(src: np.ndarray, labels: np.ndarray, n: int, size: int, rng: np.ran
     return np.clip(out, 0, 1).astype(np.float32)[:, None], labels[pick]
 
 
-DEFAULTS = dict(rotate=25.0, scale=0.25, shear=0.3, shift=2.0, elastic_alpha=1.5, elastic_sigma=2.0,
-                clutter=3, clutter_strength=0.7, noise=0.1)
+DEFAULTS = dict(rotate=20.0, scale=0.2, shear=0.2, shift=2.0, elastic_alpha=1.0, elastic_sigma=2.0,
+                clutter=2, clutter_strength=0.5, noise=0.05)
 
 
-def make_distorted_digits(n_train: int = 8000, n_test: int = 2000, size: int = 16, seed: int = 0,
+def make_distorted_digits(n_train: int = 6000, n_test: int = 2000, size: int = 16, seed: int = 0,
                           **params) -> dict:
     """Build the set in memory: ``{"x", "y", "x_test", "y_test"}``, x float32 ``(N, 1, size, size)``."""
     n_train = check_int(n_train, "n_train", lo=1)
@@ -97,7 +97,7 @@ def make_distorted_digits(n_train: int = 8000, n_test: int = 2000, size: int = 1
     return {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
 
 
-def load_distorted_digits(n_train: int = 8000, n_test: int = 2000, size: int = 16, seed: int = 0,
+def load_distorted_digits(n_train: int = 6000, n_test: int = 2000, size: int = 16, seed: int = 0,
                           cache_dir=None, **params):
     """``(X_train, y_train, X_test, y_test)``, float32 ``(N, 1, size, size)`` in [0, 1] and int64 labels.
 

@@ -16,7 +16,10 @@ CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check
 
 # name -> (dataset, test accuracy, sha256 of checkpoints/<name>.npz); written by tools/train_zoo.py
 # BEGIN CHECKPOINTS
-CHECKPOINTS: dict = {}
+CHECKPOINTS: dict = {
+    'digits_cnn': ('digits', 0.9639, 'bda798eaabd04a7470aa765043a6f66f4cd4067f225dce09d26f6b80d415b55b'),
+    'digits_mlp': ('digits', 0.9389, '5573a0bf290452cafc922010573d72b8ccb08b93550a06025c9a6d934e1d5a0a'),
+}
 # END CHECKPOINTS
 
 

@@ -115,16 +115,17 @@ def resnet8(seed: int = 0, in_shape=(1, 16, 16), num_classes: int = 10, widths=(
     return Classifier(features, w2, num_classes, g)
 
 
-# (expansion t, output channels c, repeats n, first stride s), as in Sandler et al.'s Table 2
-MOBILENETV2_TINY = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1))
+# (expansion t, output channels c, repeats n, first stride s), as in Sandler et al.'s Table 2;
+# the stem has stride 2 (as in the paper), so on 16x16 inputs the blocks run at 8x8 and 4x4
+MOBILENETV2_TINY = ((1, 16, 1, 1), (4, 24, 2, 1), (4, 32, 2, 2), (4, 64, 2, 1))
 
 
 def mobilenetv2_tiny(seed: int = 0, in_shape=(1, 16, 16), num_classes: int = 10,
                      config=MOBILENETV2_TINY, stem: int = 16, last: int = 128) -> Classifier:
-    """MobileNetV2-style: ``conv_bn(C, stem, ReLU6)``, inverted residuals per ``config`` rows
+    """MobileNetV2-style: ``conv_bn(C, stem, stride 2, ReLU6)``, inverted residuals per ``config`` rows
     ``(t, c, n, s)``, ``conv_bn 1x1 -> last (ReLU6)``, global average pool, ``Linear(last, classes)``."""
     g, in_shape, num_classes = _check(seed, in_shape, num_classes)
-    blocks = [("stem", conv_bn(in_shape[0], stem, in_shape, 3, 1, g, act=nn.ReLU6))]
+    blocks = [("stem", conv_bn(in_shape[0], stem, in_shape, 3, 2, g, act=nn.ReLU6))]
     c_in = stem
     for t, c, n, s in config:
         for i in range(n):
