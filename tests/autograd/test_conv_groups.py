@@ -48,27 +48,26 @@ CASES = [  # (x shape, out channels, kernel, stride, padding, dilation, groups)
 ]
 
 
+def case_arrays(case, seed):
+    """Random float64 ``x, w, b`` for a CASES row, and its geometry ``(stride, padding, dilation, groups)``."""
+    xs, O, k, s, p, d, g = case
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(xs), rng.standard_normal((O, xs[1] // g, *k)), rng.standard_normal(O)), (s, p, d, g)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_conv2d_matches_direct_loop(case):
-    xs, O, k, s, p, d, g = case
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(xs)
-    w = rng.standard_normal((O, xs[1] // g, *k))
-    b = rng.standard_normal(O)
-    got = conv2d(T(x), T(w), T(b), s, p, d, g).data
-    np.testing.assert_allclose(got, loop_conv(x, w, b, s, p, d, g), rtol=1e-12, atol=1e-12)
-    got_nb = conv2d(T(x), T(w), None, s, p, d, g).data
-    np.testing.assert_allclose(got_nb, loop_conv(x, w, None, s, p, d, g), rtol=1e-12, atol=1e-12)
+    (x, w, b), geom = case_arrays(case, 0)
+    got = conv2d(T(x), T(w), T(b), *geom).data
+    np.testing.assert_allclose(got, loop_conv(x, w, b, *geom), rtol=1e-12, atol=1e-12)
+    got_nb = conv2d(T(x), T(w), None, *geom).data
+    np.testing.assert_allclose(got_nb, loop_conv(x, w, None, *geom), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_conv2d_groups_dilation_gradcheck(case):
-    xs, O, k, s, p, d, g = case
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal(xs)
-    w = rng.standard_normal((O, xs[1] // g, *k))
-    b = rng.standard_normal(O)
-    assert gradcheck(lambda x, w, b: (conv2d(x, w, b, s, p, d, g) ** 2).sum(), x, w, b)
+    arrays, geom = case_arrays(case, 1)
+    assert gradcheck(lambda x, w, b: (conv2d(x, w, b, *geom) ** 2).sum(), *arrays)
 
 
 def test_depthwise_equals_per_channel_convs():
