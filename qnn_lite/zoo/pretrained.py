@@ -19,6 +19,9 @@ CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check
 CHECKPOINTS: dict = {
     'digits_cnn': ('digits', 0.9639, 'bda798eaabd04a7470aa765043a6f66f4cd4067f225dce09d26f6b80d415b55b'),
     'digits_mlp': ('digits', 0.9389, '5573a0bf290452cafc922010573d72b8ccb08b93550a06025c9a6d934e1d5a0a'),
+    'mobilenetv2_tiny': ('distorted_digits', 0.8915, 'a13ab5b22fa75633638724e3b23c5be88de96299679516be83c3a6648b8affec'),
+    'resnet8': ('distorted_digits', 0.9260, '96d2ab892a1e901174756ba9b5701dd08c9374075928963fae38f50a9d9ad2de'),
+    'vgg_small': ('distorted_digits', 0.9330, '4005727383a7ae0ff2ef02e9bd4f71f80002952227511f9dd1e1092818f3f519'),
 }
 # END CHECKPOINTS
 
