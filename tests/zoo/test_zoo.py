@@ -102,3 +102,14 @@ def test_retraining_follows_the_checkpoint_trajectory():
         recorded = f["_trajectory"]
     assert len(recorded) == TRAJECTORY_STEPS and recorded[-1] < recorded[0]
     np.testing.assert_allclose(losses, recorded, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKPOINTS))
+def test_every_checkpoint_loads_into_its_builder(name):
+    model = load_pretrained(name)
+    build, in_shape = BUILDERS[name]
+    fresh = build(0)
+    changed = [k for k, v in model.state_dict().items() if not np.array_equal(v, fresh.state_dict()[k])]
+    assert changed and not model.training
+    with no_grad():
+        assert model(Tensor(np.zeros((1, *in_shape), np.float32))).shape == (1, 10)
