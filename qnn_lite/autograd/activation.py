@@ -1,4 +1,4 @@
-"""Activations: relu, sigmoid, tanh, softmax and log_softmax (numerically stable)."""
+"""Activations: relu, relu6, hardswish, sigmoid, tanh, softmax and log_softmax (numerically stable)."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,6 +37,33 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad * (ctx.saved_tensors[0] > 0)
+
+
+class ReLU6(Function):
+    r"$f(x) = \min(\max(x, 0), 6)$,  $f' = [0 < x < 6]$ (0 at both kinks, like PyTorch's hardtanh)"
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.clip(x, 0, 6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved_tensors[0]
+        return grad * ((x > 0) & (x < 6))
+
+
+class Hardswish(Function):
+    r"""$f(x) = x \, \mathrm{ReLU6}(x + 3) / 6$ (Howard et al., 2019, MobileNetV3);
+    $f' = 0$ for $x < -3$, $(2x + 3)/6$ for $-3 \le x \le 3$, 1 above (PyTorch's rule)."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * np.clip(x + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved_tensors[0]
+        return grad * np.where(x < -3, 0, np.where(x <= 3, (2 * x + 3) / 6, 1)).astype(x.dtype)
 
 
 class Sigmoid(Function):
@@ -112,6 +139,16 @@ class Softmax(Function):
 def relu(x) -> Tensor:
     """$\\max(x, 0)$ elementwise."""
     return ReLU.apply(_array_arg(x))
+
+
+def relu6(x) -> Tensor:
+    """$\\min(\\max(x, 0), 6)$ elementwise (MobileNetV2's activation)."""
+    return ReLU6.apply(_array_arg(x))
+
+
+def hardswish(x) -> Tensor:
+    """$x \\, \\mathrm{ReLU6}(x + 3) / 6$ elementwise (MobileNetV3's activation)."""
+    return Hardswish.apply(_array_arg(x))
 
 
 def sigmoid(x) -> Tensor:

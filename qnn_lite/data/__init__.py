@@ -1,5 +1,9 @@
 """Datasets and a `DataLoader`: everything offline and seeded.
 
+Generated harder sets: ``load_distorted_digits`` (2-D, ``distorted_digits.py``) and
+``load_mnist1d`` (``mnist1d.py``), cached on disk (``cache.py``). Files a reader already
+has: ``load_mnist`` (MNIST / Fashion-MNIST IDX) and ``load_cifar10`` (``files.py``).
+
 ``load_digits`` is scikit-learn's bundled copy of the UCI optical digits
 (Alpaydin & Kaynak, 1998): 1797 grey 8x8 images of the digits 0-9, pixel values
 0..16. It ships inside scikit-learn, so the book needs no download.
@@ -74,4 +78,9 @@ class DataLoader:
             else:
                 idx = order[b * bs:(b + 1) * bs]
                 yield wrap(X[idx]), y[idx]
+
+
+from .distorted_digits import load_distorted_digits, make_distorted_digits  # noqa: E402,F401
+from .files import load_cifar10, load_mnist, read_idx  # noqa: E402,F401
+from .mnist1d import load_mnist1d, make_mnist1d  # noqa: E402,F401
 from .text import load_char_corpus  # noqa: F401,E402

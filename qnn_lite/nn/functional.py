@@ -3,7 +3,7 @@
 Each name is the same function that lives next to its Function in
 ``qnn_lite.autograd`` (conv.py, pool.py, norm.py, linear.py, loss.py and the
 generic ops); this module only gathers them under PyTorch's names, plus
-``dropout`` and ``flatten``, which are built from existing ops.
+``dropout``, ``flatten`` and ``adaptive_avg_pool2d``, which are built from existing ops.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 from ..validate import check_fraction
 
 from .. import autograd as _ag
-from ..autograd.conv import conv2d, im2col  # noqa: F401
+from ..autograd.activation import hardswish, relu6  # noqa: F401
+from ..autograd.conv import _pair, conv2d, im2col  # noqa: F401
 from ..autograd.linear import linear  # noqa: F401
 from ..autograd.loss import cross_entropy, mse_loss  # noqa: F401
 from ..autograd.norm import batch_norm  # noqa: F401
@@ -69,3 +70,23 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator=None) ->
         gen = _init.default_generator() if generator is None else generator
         mask = (gen.random(x.shape) >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p))
     return x * Tensor(mask)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size=1) -> Tensor:
+    """Average ``(N, C, H, W)`` down to ``(N, C, OH, OW)`` = ``output_size``.
+
+    ``output_size=1`` is global average pooling (the mean over H and W, Lin et al., 2014,
+    "Network in Network"). Other sizes must divide H and W evenly (then every window has
+    ``H/OH x W/OW`` pixels, as in PyTorch); uneven windows are not supported.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"input must be 4-D (N, C, H, W), got shape {x.shape}")
+    oh, ow = _pair(output_size, "output_size")
+    H, W = x.shape[2:]
+    if oh < 1 or ow < 1 or H % oh or W % ow:
+        raise ValueError(f"output_size must be positive and divide the input's (H, W) = {(H, W)}, "
+                         f"got {(oh, ow)}")
+    if (oh, ow) == (1, 1):
+        return x.mean(axis=(2, 3), keepdims=True)
+    return avg_pool2d(x, (H // oh, W // ow))

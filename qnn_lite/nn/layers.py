@@ -1,7 +1,9 @@
 """The layers: each holds its parameters/buffers and calls one function of ``nn.functional``.
 
-``Linear``, ``Conv2d``, ``BatchNorm1d/2d``, ``ReLU``/``Sigmoid``/``Tanh``,
-``Flatten``, ``MaxPool2d``/``AvgPool2d``, ``Dropout``, ``Identity``. Names,
+``Linear``, ``Conv2d`` (with ``groups``/``dilation``), ``BatchNorm1d/2d``,
+``ReLU``/``ReLU6``/``Hardswish``/``Sigmoid``/``Tanh``, ``Flatten``,
+``MaxPool2d``/``AvgPool2d``/``AdaptiveAvgPool2d``, ``Dropout``, ``Identity`` and ``Add``
+(a residual sum as a module, so quantization passes can find and requantize it). Names,
 arguments, default initialisation and reprs follow PyTorch's.
 """
 from __future__ import annotations
@@ -52,23 +54,34 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution (im2col + GEMM): ``weight (out, in, KH, KW)``, ``bias (out,)``; NCHW."""
+    """2-D convolution (im2col + GEMM): ``weight (out, in / groups, KH, KW)``, ``bias (out,)``; NCHW.
+
+    ``groups = in_channels`` (with ``out_channels`` a multiple of it) is a depthwise convolution.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, generator=None):
+                 dilation=1, groups: int = 1, bias: bool = True, generator=None):
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", 1)
         self.out_channels = check_int(out_channels, "out_channels", 1)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.groups = _positive_int(groups, "groups")
         if min(self.kernel_size) < 1:
             raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
         if min(self.stride) < 1:
             raise ValueError(f"stride must be >= 1, got {stride!r}")
         if min(self.padding) < 0:
             raise ValueError(f"padding must be >= 0, got {padding!r}")
-        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=np.float32))
+        if min(self.dilation) < 1:
+            raise ValueError(f"dilation must be >= 1, got {dilation!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups, *self.kernel_size),
+                                         dtype=np.float32))
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
         else:
@@ -79,13 +92,17 @@ class Conv2d(Module):
         init.default_init_(self.weight, self.bias, generator)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
@@ -159,6 +176,32 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class ReLU6(Module):
+    """$\\min(\\max(x, 0), 6)$ (MobileNetV2; Sandler et al., 2018)"""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Hardswish(Module):
+    """$x \\, \\mathrm{ReLU6}(x + 3) / 6$ (MobileNetV3; Howard et al., 2019)"""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Add(Module):
+    """$y = a + b$: the residual sum of a ResNet / MobileNetV2 block, as a module.
+
+    A plain ``a + b`` inside ``forward`` is invisible to quantization passes that walk
+    the modules; an ``Add`` child is where PTQ/QAT put an observer on the output and
+    where integer-only inference requantizes both inputs to one scale.
+    """
+
+    def forward(self, a, b):
+        return a + b
+
+
 class Sigmoid(Module):
     """$1 / (1 + e^{-x})$"""
 
@@ -210,6 +253,20 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average ``(N, C, H, W)`` down to ``output_size`` (``1``: global average pooling -> ``(N, C, 1, 1)``)."""
+
+    def __init__(self, output_size=1):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class Dropout(Module):
