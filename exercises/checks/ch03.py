@@ -1,14 +1,14 @@
 """Chapter 03 (uniform quantization): qrange, qparams, fake quant and its STE, per-channel, SQNR.
 
-The reference for every case is `qnn_lite.quant.uniform` (bit-exact with PyTorch).
+The reference for every case is `qnn_lite.quantizers.uniform` (bit-exact with PyTorch).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from qnn_lite.quant.uniform import calc_qparams as calc_qparams_ref
-from qnn_lite.quant.uniform import fake_quantize as fake_quantize_ref
-from qnn_lite.quant.uniform import qrange as qrange_ref
+from qnn_lite.quantizers.uniform import calc_qparams as calc_qparams_ref
+from qnn_lite.quantizers.uniform import fake_quantize as fake_quantize_ref
+from qnn_lite.quantizers.uniform import qrange as qrange_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close, expect_equal

@@ -1,7 +1,7 @@
 """Chapter 04 (calibration and PTQ): clip ranges, BatchNorm folding, fixed-point multipliers, requantization.
 
-The reference for every case is `qnn_lite.quant.observers`, `qnn_lite.quant.ptq` and
-`qnn_lite.quant.requant` (TFLite's / gemmlowp's integer arithmetic, bit-exact).
+The reference for every case is `qnn_lite.quantizers.observers`, `qnn_lite.transforms.ptq` and
+`qnn_lite.transforms.requant` (TFLite's / gemmlowp's integer arithmetic, bit-exact).
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import math
 import numpy as np
 
 from qnn_lite.nn import BatchNorm2d, Conv2d, BatchNorm1d, Linear
-from qnn_lite.quant.observers import PercentileObserver
-from qnn_lite.quant.ptq import fuse_conv_bn
-from qnn_lite.quant.requant import quantize_multiplier as quantize_multiplier_ref
-from qnn_lite.quant.requant import requantize as requantize_ref
+from qnn_lite.quantizers.observers import PercentileObserver
+from qnn_lite.transforms.ptq import fuse_conv_bn
+from qnn_lite.transforms.requant import quantize_multiplier as quantize_multiplier_ref
+from qnn_lite.transforms.requant import requantize as requantize_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close, expect_equal

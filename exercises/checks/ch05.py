@@ -1,7 +1,7 @@
 """Chapter 05 (STE and QAT): the clipped STE, LSQ's step-size gradient, PACT's clip gradient.
 
-The reference for every case is `qnn_lite.quant.ste`, `qnn_lite.quant.lsq` (PyTorch's
-LSQ kernel) and `qnn_lite.quant.learned`, run through qnn_lite's autograd.
+The reference for every case is `qnn_lite.quantizers.ste`, `qnn_lite.quantizers.lsq` (PyTorch's
+LSQ kernel) and `qnn_lite.quantizers.learned`, run through qnn_lite's autograd.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 import numpy as np
 
 from qnn_lite.autograd import Tensor
-from qnn_lite.quant.learned import pact
-from qnn_lite.quant.lsq import fake_quantize_learnable_per_channel_affine
-from qnn_lite.quant.ste import hardtanh_ste
+from qnn_lite.quantizers.learned import pact
+from qnn_lite.quantizers.lsq import fake_quantize_learnable_per_channel_affine
+from qnn_lite.quantizers.ste import hardtanh_ste
 
 from ..runner import Fail
 from ..expect import as_array, expect_close

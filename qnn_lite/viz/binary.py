@@ -21,7 +21,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant.ste import ESTIMATORS, ede_schedule
+from ..quantizers.ste import ESTIMATORS, ede_schedule
 from ._widget import FigureWidget
 
 __all__ = ["surrogate", "plot_estimators", "plot_xnor_error", "plot_ternary", "ede_width", "EDEWidget",

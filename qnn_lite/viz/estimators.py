@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.ste import ESTIMATORS
+from ..quantizers.ste import ESTIMATORS
 
 __all__ = ["PARAMS", "estimator_curves", "estimator_readout", "EstimatorWidget", "estimator_widget",
            "plot_round_gradient", "plot_estimators", "plot_coin_ste", "plot_lsq_step_grad",
@@ -216,8 +216,8 @@ def plot_lsq_step_grad(bits: int = 3, signed: bool = True):
     import matplotlib.pyplot as plt
 
     from ..autograd import Tensor
-    from ..quant.lsq import fake_quantize_learnable_per_channel_affine
-    from ..quant.uniform import qrange
+    from ..quantizers.lsq import fake_quantize_learnable_per_channel_affine
+    from ..quantizers.uniform import qrange
 
     qmin, qmax = qrange(bits, signed=signed)
     v = np.linspace(qmin - 2, qmax + 2, 1601).astype(np.float32)
@@ -262,7 +262,7 @@ def plot_dorefa_weight(w, bits=(2, 3)):
     for the values of ``w`` (left) and the histogram of ``w`` (right)."""
     import matplotlib.pyplot as plt
 
-    from ..quant.learned import dorefa_weight
+    from ..quantizers.learned import dorefa_weight
 
     w = np.sort(np.asarray(w, dtype=np.float32).ravel())
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")

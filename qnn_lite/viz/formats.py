@@ -21,10 +21,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..format_values import count_values, representable_values, spacing
-from ..formats import decode_bits, get_format, round_to_format
-from ..quant.metrics import mse, sqnr_db
-from ..quant.uniform import calc_qparams, qrange
+from ..quantizers.format_values import count_values, representable_values, spacing
+from ..quantizers.formats import decode_bits, get_format, round_to_format
+from ..quantizers.metrics import mse, sqnr_db
+from ..quantizers.uniform import calc_qparams, qrange
 from ._widget import FigureWidget
 
 __all__ = ["FIELD_COLORS", "plot_bit_layouts", "plot_energy", "plot_format_grid", "format_grid",

@@ -24,10 +24,6 @@ from matplotlib.patches import Rectangle
 from ..hw import SystolicArray, estimate_cycles
 from ..hw.estimate import DATAFLOWS
 from .hardware import _DF_COLORS, _pos_int
-# re-exported: chapter 10 imports them from here
-from .bitfusion import bitbrick_terms, plot_bitbrick_decomposition, throughput_table  # noqa: F401
-from .hardware import (cycle_agreement, energy_by_precision, integer_layer_on, plot_energy_bars,  # noqa: F401
-                       plot_roofline, plot_utilization_vs_array_size, roofline_table, utilization_vs_array_size)
 
 __all__ = ["DataflowWidget", "dataflow_widget"]
 

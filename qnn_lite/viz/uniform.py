@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant.metrics import quant_error
-from ..quant.uniform import calc_qparams, qrange
+from ..quantizers.metrics import quant_error
+from ..quantizers.uniform import calc_qparams, qrange
 from ._widget import FigureWidget
 
 __all__ = ["plot_integer_grid", "plot_clipping_curve", "plot_sqnr_vs_bits", "plot_channel_ranges",
@@ -171,7 +171,7 @@ class UniformWidget(FigureWidget):
     min/max range kept (of each channel's range when per-channel); symmetric uses the narrow signed
     range, so its end levels sit exactly on $\\pm$ the clipped range. ``readout``: ``{"bits", "scheme",
     "per_channel", "clip", "mse", "rounding_mse", "clipping_mse", "clipped_fraction", "sqnr_db", "levels"}``
-    (all from :func:`qnn_lite.quant.metrics.quant_error`; ``levels`` = grid points per channel).
+    (all from :func:`qnn_lite.quantizers.metrics.quant_error`; ``levels`` = grid points per channel).
     ``grid_lines``: ``{name: LineCollection}`` drawn on the histogram — ``"tensor"`` per-tensor; per-channel
     the grids of the ``"widest"`` and ``"narrowest"`` channel. ``fig``: left the grid(s) over the
     histogram, right the histogram of ``w - w_hat`` (clipped values in red, log counts).

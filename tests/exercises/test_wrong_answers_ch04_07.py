@@ -301,7 +301,7 @@ def _huffman_tie_last(freq):
 
 
 def test_another_optimal_huffman_code_passes():
-    from qnn_lite.quant.cluster import huffman_code_lengths
+    from qnn_lite.quantizers.cluster import huffman_code_lengths
     freq = [1, 1, 2, 2]
     assert list(_huffman_tie_last(freq)) != list(huffman_code_lengths(np.array(freq)))  # really a different code
     r = check("7.3", _huffman_tie_last, quiet=True)
@@ -320,10 +320,10 @@ def test_float32_and_python_int_answers_pass():
 
 def test_reference_values_by_hand():
     """The references the checks use, on cases computed by hand."""
-    from qnn_lite.quant.requant import quantize_multiplier, requantize
-    from qnn_lite.quant.cluster import huffman_code_lengths
-    from qnn_lite.quant.log import round_exponent
-    from qnn_lite.quant.ternary import twn_params
+    from qnn_lite.transforms.requant import quantize_multiplier, requantize
+    from qnn_lite.quantizers.cluster import huffman_code_lengths
+    from qnn_lite.quantizers.log import round_exponent
+    from qnn_lite.quantizers.ternary import twn_params
     assert quantize_multiplier(0.25) == (2 ** 30, -1) and quantize_multiplier(2.0) == (2 ** 30, 2)
     assert requantize(np.array([3, -3, 5], np.int32), 2 ** 30, 0, 0, -128, 127).tolist() == [2, -1, 3]
     assert huffman_code_lengths(np.array([4, 2, 1, 1])).tolist() == [1, 2, 3, 3]

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from qnn_lite.quant.ste import ESTIMATORS, ede_schedule
+from qnn_lite.quantizers.ste import ESTIMATORS, ede_schedule
 from qnn_lite.viz.binary import (ede_widget, ede_width, plot_estimators, plot_ternary, plot_xnor_error,
                                  surrogate)
 

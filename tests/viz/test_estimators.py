@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from qnn_lite.quant.experiments import coin_ste, learn_clip  # noqa: E402
+from qnn_lite.recipes.experiments import coin_ste, learn_clip  # noqa: E402
 from qnn_lite.viz.estimators import (estimator_curves, estimator_readout, estimator_widget,  # noqa: E402
                                      plot_clip_learning, plot_coin_ste, plot_dorefa_weight,
                                      plot_estimators, plot_lsq_step_grad, plot_qat_curves,

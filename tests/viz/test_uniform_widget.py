@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from qnn_lite.quant.metrics import quant_error, sqnr_table
-from qnn_lite.quant.uniform import calc_qparams, qrange
+from qnn_lite.quantizers.metrics import quant_error
+from qnn_lite.recipes.sqnr import sqnr_table
+from qnn_lite.quantizers.uniform import calc_qparams, qrange
 from qnn_lite.viz.uniform import (plot_channel_ranges, plot_clipping_curve, plot_error_histogram,
                                   plot_integer_grid, plot_sqnr_vs_bits, uniform_widget)
 
