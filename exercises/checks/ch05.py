@@ -12,7 +12,7 @@ import numpy as np
 from qnn_lite.autograd import Tensor
 from qnn_lite.quantizers.learned import pact
 from qnn_lite.quantizers.lsq import fake_quantize_learnable_per_channel_affine
-from qnn_lite.quantizers.ste import hardtanh_ste
+from qnn_lite.quantizers.ste import clipped_ste
 
 from ..runner import Fail
 from ..expect import as_array, expect_close
@@ -25,7 +25,7 @@ EX1 = exercise("5.1", "clipped_ste_grad: the backward of sign with the hardtanh 
 def _check_clipped(fn, x):
     g = np.random.default_rng(0).normal(size=x.shape)
     t = Tensor(x, requires_grad=True, dtype=np.float64)
-    hardtanh_ste(t).backward(g)
+    clipped_ste(t).backward(g)
     want = t.grad.astype(np.float64)
     got = as_array(fn(x.copy(), g.copy()), "clipped_ste_grad(x, grad)", x.shape)
     expect_close(got, want, "gradient", rtol=1e-12, atol=0, mistakes={

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..autograd import Function, Tensor
-from .ste import ApproxSign, EDESign, SignClippedSTE, SignSTE, SwishSign, sign
+from .ste import SIGN_ESTIMATORS, get_estimator, sign
 from ..validate import as_float
 
 __all__ = [
@@ -52,31 +52,17 @@ def _channel_size(shape: tuple, axes: tuple) -> int:
 
 
 # ----- plain sign ---------------------------------------------------------------------------
-_ESTIMATORS = {"identity": SignSTE, "clipped": SignClippedSTE, "approx_sign": ApproxSign,
-               "ede": EDESign, "swish_sign": SwishSign}
-
-
 def binarize(w, estimator: str = "identity", **params) -> Tensor:
     """$b = \\mathrm{sign}(w) \\in \\{-1, +1\\}$ (sign(0) = +1) with a straight-through backward.
 
-    ``estimator`` picks the backward from :mod:`qnn_lite.quantizers.ste`: ``"identity"``
+    ``estimator`` names the backward in :data:`qnn_lite.quantizers.ste.ESTIMATORS`: ``"identity"``
     (BinaryConnect; Courbariaux et al., 2015), ``"clipped"`` (hardtanh; Hubara et al., 2016),
     ``"approx_sign"`` (Bi-Real; Liu et al., 2018), ``"ede"`` (IR-Net; needs ``t=``, ``k=``),
     ``"swish_sign"`` (BNN+; ``beta=``).
     """
-    if estimator not in _ESTIMATORS:
-        raise ValueError(f"estimator must be one of {tuple(_ESTIMATORS)}, got {estimator!r}")
-    wt = _t(w)
-    args: tuple = ()
-    if estimator == "ede":
-        if "t" not in params or "k" not in params:
-            raise TypeError("estimator 'ede' needs t= and k= (get them from qnn_lite.quantizers.ste.ede_schedule)")
-        args = (params.pop("t"), params.pop("k"))
-    elif estimator == "swish_sign":
-        args = (params.pop("beta", 5.0),)
-    if params:
-        raise TypeError(f"estimator {estimator!r} got unexpected parameters {sorted(params)}")
-    return _ESTIMATORS[estimator].apply(wt, *args)
+    if estimator not in SIGN_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {SIGN_ESTIMATORS}, got {estimator!r}")
+    return get_estimator(estimator).apply(_t(w), **params)
 
 
 # ----- XNOR-Net ------------------------------------------------------------------------------

@@ -8,15 +8,17 @@ the estimator — read the two side by side.
 Convention used by the whole library: ``sign(0) = +1`` (a binary weight or
 activation is never 0). Binary code imports :func:`sign` from here.
 
-``ESTIMATORS[name] = (forward_fn, backward_fn)`` holds the same curves as plain
-numpy functions ``f(x) -> y`` and ``g(x) -> dy/dx`` (the estimator's slope, i.e.
-the backward for an upstream gradient of 1), so a widget can plot them.
+``ESTIMATORS[name]`` is the one registry of estimators: an :class:`Estimator` holding the
+Function, the same curves as plain numpy functions ``forward(x) -> y`` and
+``slope(x) -> dy/dx`` (the backward for an upstream gradient of 1) and ``surrogate``
+(the smooth curve the backward pretends the forward is), its label and its parameters.
 
 Shapes: every function is elementwise; output shape = input shape.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -24,8 +26,8 @@ from ..autograd import Function, Tensor
 
 __all__ = [
     "sign", "RoundSTE", "SignSTE", "SignClippedSTE", "ApproxSign", "EDESign", "SwishSign",
-    "round_ste", "sign_ste", "hardtanh_ste", "approx_sign", "ede_sign", "swish_sign",
-    "ede_schedule", "ESTIMATORS",
+    "round_ste", "sign_ste", "clipped_ste", "approx_sign", "ede_sign", "swish_sign",
+    "ede_schedule", "Estimator", "ESTIMATORS", "SIGN_ESTIMATORS", "get_estimator",
 ]
 
 
@@ -171,7 +173,7 @@ def sign_ste(x) -> Tensor:
     return SignSTE.apply(_t(x))
 
 
-def hardtanh_ste(x) -> Tensor:
+def clipped_ste(x) -> Tensor:
     """sign with the gradient of hardtanh: passes where |x| <= 1. See :class:`SignClippedSTE`."""
     return SignClippedSTE.apply(_t(x))
 
@@ -220,13 +222,71 @@ def _sign_curve(x):
     return sign(x, dtype=np.result_type(x, np.float32))
 
 
+def _approx_sign_surrogate(x):
+    inner = np.where(x < 0, 2 * x + x * x, 2 * x - x * x)
+    return np.where(x < -1, -1.0, np.where(x >= 1, 1.0, inner))
+
+
+def _swish_surrogate(x, beta=5.0):
+    bx = beta * x
+    s = 0.5 * (1 + np.tanh(bx / 2))        # sigmoid, overflow-free
+    return 2 * s * (1 + bx * (1 - s)) - 1
+
+
+class Estimator(NamedTuple):
+    """One straight-through estimator: its curves (numpy), its autograd Function, its name in figures.
+
+    ``forward(x)`` the hard step; ``slope(x, **params)`` the backward for an upstream gradient of 1;
+    ``surrogate(x, **params)`` the smooth curve whose derivative ``slope`` is; ``function`` the
+    autograd Function (``function.apply(x, *params)``); ``params`` the keyword parameters and their
+    defaults for the curves; ``required`` the ones :meth:`apply` must be given.
+    """
+    forward: Callable
+    slope: Callable
+    surrogate: Callable
+    function: type
+    label: str
+    params: dict
+    required: tuple = ()
+
+    def apply(self, x, **params) -> Tensor:
+        """``function.apply(x, *params)``; a missing required or an unknown parameter is a TypeError."""
+        missing = [p for p in self.required if p not in params]
+        if missing:
+            raise TypeError(f"estimator needs {' and '.join(p + '=' for p in missing)} "
+                            "(for 'ede' get them from qnn_lite.quantizers.ste.ede_schedule)")
+        extra = sorted(set(params) - set(self.params))
+        if extra:
+            raise TypeError(f"estimator takes parameters {tuple(self.params)}, got unexpected parameters {extra}")
+        values = {**self.params, **params}
+        return self.function.apply(_t(x), *(values[p] for p in self.params))
+
+
 ESTIMATORS = {
-    "round_identity": (np.rint, _identity_slope),
-    "identity": (_sign_curve, _identity_slope),
-    "clipped": (_sign_curve, _clipped_slope),
-    "approx_sign": (_sign_curve, _approx_sign_slope),
-    "ede": (_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, _positive(t, "t"), _positive(k, "k"))),
-    "swish_sign": (_sign_curve, lambda x, beta=5.0: _swish_slope(x, _positive(beta, "beta"))),
+    "round_identity": Estimator(np.rint, _identity_slope, lambda x: np.asarray(x, np.float64).copy(), RoundSTE,
+                                "identity STE (round)", {}),
+    "identity": Estimator(_sign_curve, _identity_slope, lambda x: np.asarray(x, np.float64).copy(), SignSTE,
+                          "identity STE", {}),
+    "clipped": Estimator(_sign_curve, _clipped_slope, lambda x: np.clip(x, -1, 1), SignClippedSTE,
+                         "clipped STE (hardtanh)", {}),
+    "approx_sign": Estimator(_sign_curve, _approx_sign_slope, _approx_sign_surrogate, ApproxSign,
+                             "Bi-Real ApproxSign", {}),
+    "ede": Estimator(_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, _positive(t, "t"), _positive(k, "k")),
+                     lambda x, t=1.0, k=1.0: k * np.tanh(t * x), EDESign, "IR-Net EDE", {"t": 1.0, "k": 1.0},
+                     required=("t", "k")),
+    "swish_sign": Estimator(_sign_curve, lambda x, beta=5.0: _swish_slope(x, _positive(beta, "beta")),
+                            _swish_surrogate, SwishSign, "SignSwish", {"beta": 5.0}),
 }
-"""name -> (forward_fn, backward_fn) on numpy arrays. The sign estimators use the names of
-``binary.binarize(estimator=...)``; "ede" takes ``t=, k=`` and "swish_sign" ``beta=`` as keywords."""
+"""THE registry of straight-through estimators: name -> :class:`Estimator`. Every user looks it up
+(``binary.binarize``, the ``bnn`` layers, the figures); adding an estimator means adding a
+Function above and one entry here."""
+
+SIGN_ESTIMATORS = tuple(name for name, e in ESTIMATORS.items() if e.forward is _sign_curve)
+"""The estimators whose forward is ``sign`` (every one but ``"round_identity"``)."""
+
+
+def get_estimator(name) -> Estimator:
+    """``ESTIMATORS[name]``; an unknown name is a ValueError listing the known ones."""
+    if not isinstance(name, str) or name not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}; got {name!r}")
+    return ESTIMATORS[name]

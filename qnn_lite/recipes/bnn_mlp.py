@@ -17,7 +17,8 @@ import numpy as np
 
 from ..nn.containers import Sequential
 from ..nn.layers import BatchNorm1d, Linear
-from ..transforms.bnn import (BINARY_WEIGHTS, SIGN_ESTIMATORS, TERNARY_WEIGHTS, Binary01Activation,
+from ..quantizers.ste import SIGN_ESTIMATORS
+from ..transforms.bnn import (BINARY_WEIGHTS, TERNARY_WEIGHTS, Binary01Activation,
                               BinaryLinear, EDESchedule, KBitActivation, KBitLinear, SignActivation,
                               TernaryLinear, _bits, _choice)
 

@@ -29,16 +29,15 @@ from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module, Parameter
 from ..quantizers.binary import binarize, binarize01, libra_pb, xnor_binarize
 from ..quantizers.learned import dorefa_act, dorefa_weight
-from ..quantizers.ste import ede_schedule
+from ..quantizers.ste import ESTIMATORS, SIGN_ESTIMATORS, ede_schedule
 from ..quantizers.ternary import ttq_ternarize, twn_params, twn_ternarize
 
-__all__ = ["BINARY_WEIGHTS", "TERNARY_WEIGHTS", "SIGN_ESTIMATORS", "BinaryLinear", "BinaryConv2d",
+__all__ = ["BINARY_WEIGHTS", "TERNARY_WEIGHTS", "BinaryLinear", "BinaryConv2d",
            "TernaryLinear", "KBitLinear", "SignActivation", "Binary01Activation", "KBitActivation",
            "set_ede", "EDESchedule"]
 
 BINARY_WEIGHTS = ("sign", "xnor", "libra_pb")
 TERNARY_WEIGHTS = ("twn", "ttq")
-SIGN_ESTIMATORS = ("identity", "clipped", "approx_sign", "ede", "swish_sign")
 
 
 def _choice(value, allowed, name):
@@ -62,9 +61,7 @@ class _SignEstimator:
         self.t, self.k, self.beta = 1.0, 1.0, float(beta)
 
     def _params(self) -> dict:
-        if self.estimator == "ede":
-            return {"t": self.t, "k": self.k}
-        return {"beta": self.beta} if self.estimator == "swish_sign" else {}
+        return {p: getattr(self, p) for p in ESTIMATORS[self.estimator].params}
 
 
 # ----- layers with quantized weights ----------------------------------------------------------
@@ -162,7 +159,7 @@ class KBitLinear(Linear):
 
 # ----- activations -----------------------------------------------------------------------------
 class SignActivation(_SignEstimator, Module):
-    """$y = \\mathrm{sign}(x) \\in \\{-1, +1\\}$ with the backward of ``estimator`` (see :data:`SIGN_ESTIMATORS`)."""
+    """$y = \\mathrm{sign}(x) \\in \\{-1, +1\\}$ with the backward of ``estimator`` (see :data:`qnn_lite.quantizers.ste.ESTIMATORS`)."""
 
     def __init__(self, estimator: str = "clipped", beta: float = 5.0):
         Module.__init__(self)

@@ -1,6 +1,6 @@
 """Figures and the estimator widget of chapter 05 (straight-through estimators and QAT).
 
-* :func:`estimator_widget`: pick an estimator from ``quant.ste.ESTIMATORS`` and its parameter
+* :func:`estimator_widget`: pick an estimator from ``quantizers.ste.ESTIMATORS`` and its parameter
   (``t``, ``k`` for EDE, ``beta`` for swish-sign) -> its forward and backward curves, plus the
   *surrogate* $F(x) = \\int_0^x g$ (the smooth function the backward pretends the forward is) and
   readouts: gradient at 0, peak, width of the region where the gradient is >= 1 % of its peak,
@@ -16,12 +16,10 @@ import numpy as np
 
 from ..quantizers.ste import ESTIMATORS
 
-__all__ = ["PARAMS", "estimator_curves", "estimator_readout", "EstimatorWidget", "estimator_widget",
+__all__ = ["estimator_curves", "estimator_readout", "EstimatorWidget", "estimator_widget",
            "plot_round_gradient", "plot_estimators", "plot_coin_ste", "plot_lsq_step_grad",
            "plot_clip_learning", "plot_dorefa_weight", "plot_qat_curves"]
 
-PARAMS = {"ede": ("t", "k"), "swish_sign": ("beta",)}
-"""The keyword parameters each estimator's backward takes (the others take none)."""
 WIDTH_FRACTION = 0.01  # "width": where the gradient is at least 1 % of its peak
 
 
@@ -33,13 +31,13 @@ def estimator_curves(name: str, x, **params) -> dict:
     """
     if name not in ESTIMATORS:
         raise ValueError(f"name must be one of {sorted(ESTIMATORS)}, got {name!r}")
-    extra = set(params) - set(PARAMS.get(name, ()))
+    extra = set(params) - set(ESTIMATORS[name].params)
     if extra:
-        raise ValueError(f"estimator {name!r} takes parameters {PARAMS.get(name, ())}, got {sorted(extra)}")
+        raise ValueError(f"estimator {name!r} takes parameters {tuple(ESTIMATORS[name].params)}, got {sorted(extra)}")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size < 2 or not np.all(np.diff(x) > 0):
         raise ValueError(f"x must be a 1-d increasing grid with >= 2 points, got shape {x.shape}")
-    fwd, bwd = ESTIMATORS[name]
+    fwd, bwd = ESTIMATORS[name].forward, ESTIMATORS[name].slope
     g = np.asarray(bwd(x, **params), dtype=np.float64)
     cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) / 2 * np.diff(x))])
     zero = int(np.argmin(np.abs(x)))
@@ -96,13 +94,13 @@ class EstimatorWidget:
     def params(self) -> dict:
         """The parameters the chosen estimator takes, read from the sliders."""
         name = self.controls["estimator"].value
-        return {p: float(self.controls[p].value) for p in PARAMS.get(name, ())}
+        return {p: float(self.controls[p].value) for p in ESTIMATORS[name].params}
 
     def update(self) -> None:
         """Recompute the curves for the current controls; refresh ``readout``, ``fig`` and the text."""
         name = self.controls["estimator"].value
         for p in ("t", "k", "beta"):
-            self.controls[p].disabled = p not in PARAMS.get(name, ())
+            self.controls[p].disabled = p not in ESTIMATORS[name].params
         params = self.params()
         self.curves = c = estimator_curves(name, self.x, **params)
         self.readout = {"estimator": name, **params, **estimator_readout(c["x"], c["backward"])}

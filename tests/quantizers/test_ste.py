@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from qnn_lite import Tensor
 from qnn_lite.quantizers import ste
-from qnn_lite.quantizers.ste import (ESTIMATORS, approx_sign, ede_schedule, ede_sign, hardtanh_ste,
+from qnn_lite.quantizers.ste import (ESTIMATORS, approx_sign, ede_schedule, ede_sign, clipped_ste,
                                      round_ste, sign, sign_ste, swish_sign)
 
 GRID = np.array([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5], dtype=np.float32)
@@ -50,8 +50,8 @@ def test_sign_ste_table():
     np.testing.assert_array_equal(dx, G)
 
 
-def test_hardtanh_ste_table():
-    y, dx = fwd_bwd(hardtanh_ste, GRID, G)
+def test_clipped_ste_table():
+    y, dx = fwd_bwd(clipped_ste, GRID, G)
     np.testing.assert_array_equal(y, SIGN_GRID)
     np.testing.assert_array_equal(dx, [0, 2, 3, 4, 5, 6, 0])  # |x| <= 1 passes, both ends included
 
@@ -100,7 +100,7 @@ def _surrogates():
         (lambda x: approx_sign(x), bireal),
         (lambda x: ede_sign(x, 3.0, 0.5), lambda x: 0.5 * np.tanh(3.0 * x)),
         (lambda x: swish_sign(x, 2.0), signswish),
-        (lambda x: hardtanh_ste(x), lambda x: np.clip(x, -1, 1)),
+        (lambda x: clipped_ste(x), lambda x: np.clip(x, -1, 1)),
     ]
 
 
@@ -116,13 +116,13 @@ def test_backward_is_surrogate_derivative(case):
 
 # ----- the ESTIMATORS table draws the same curves as the Functions --------------------
 @pytest.mark.parametrize("name,fn,kw", [
-    ("round_identity", round_ste, {}), ("identity", sign_ste, {}), ("clipped", hardtanh_ste, {}),
+    ("round_identity", round_ste, {}), ("identity", sign_ste, {}), ("clipped", clipped_ste, {}),
     ("approx_sign", approx_sign, {}), ("ede", lambda x: ede_sign(x, 2.0, 0.5), {"t": 2.0, "k": 0.5}),
     ("swish_sign", lambda x: swish_sign(x, 3.0), {"beta": 3.0}),
 ])
 def test_estimators_table_matches_functions(name, fn, kw):
     x = np.linspace(-2, 2, 41).astype(np.float32)
-    forward, backward = ESTIMATORS[name]
+    forward, backward = ESTIMATORS[name].forward, ESTIMATORS[name].slope
     y, dx = fwd_bwd(fn, x, np.ones_like(x))
     np.testing.assert_array_equal(forward(x), y)
     np.testing.assert_allclose(backward(x, **kw), dx, rtol=1e-6)
@@ -172,14 +172,14 @@ def test_ede_schedule_t_errors():
     (lambda x: ede_sign(x, 0.0, 1.0), "t must be a positive finite number, got 0.0"),
     (lambda x: ede_sign(x, 1.0, math.inf), "k must be a positive finite number, got inf"),
     (lambda x: ede_sign(x, "1", 1.0), "t must be a positive finite number"),
-    (lambda x: ESTIMATORS["swish_sign"][1](x.data, beta=-2), "beta must be a positive"),
+    (lambda x: ESTIMATORS["swish_sign"].slope(x.data, beta=-2), "beta must be a positive"),
 ])
 def test_parameter_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(Tensor(GRID))
 
 
-@pytest.mark.parametrize("fn", [round_ste, sign_ste, hardtanh_ste, approx_sign])
+@pytest.mark.parametrize("fn", [round_ste, sign_ste, clipped_ste, approx_sign])
 def test_nan_input_rejected(fn):
     with pytest.raises(ValueError, match="NaN"):
         fn(Tensor(np.array([0.5, np.nan], np.float32)))
@@ -198,7 +198,7 @@ def test_infinities_and_empty_and_shapes():
     y = approx_sign(Tensor(np.zeros((0, 3), np.float32)))
     assert y.shape == (0, 3)
     x2 = np.arange(-3, 3, dtype=np.float32).reshape(2, 3) / 2
-    y, dx = fwd_bwd(hardtanh_ste, x2, np.ones((2, 3), np.float32))
+    y, dx = fwd_bwd(clipped_ste, x2, np.ones((2, 3), np.float32))
     assert y.shape == dx.shape == (2, 3)
     np.testing.assert_array_equal(dx, [[0, 1, 1], [1, 1, 1]])
 
@@ -236,9 +236,31 @@ def test_ede_schedule_property(epochs, data):
     assert 1e-3 * (1 - 1e-12) <= t <= 10 * (1 + 1e-12)
     assert k == max(1 / t, 1)
     # the peak slope k*t of the EDE backward is max(1, t)
-    assert math.isclose(ESTIMATORS["ede"][1](np.zeros(1), t=t, k=k)[0], max(1.0, t), rel_tol=1e-6)
+    assert math.isclose(ESTIMATORS["ede"].slope(np.zeros(1), t=t, k=k)[0], max(1.0, t), rel_tol=1e-6)
 
 
 def test_module_exports():
-    assert set(ste.__all__) >= {"sign", "round_ste", "sign_ste", "hardtanh_ste", "approx_sign", "ede_sign",
+    assert set(ste.__all__) >= {"sign", "round_ste", "sign_ste", "clipped_ste", "approx_sign", "ede_sign",
                                 "swish_sign", "ede_schedule", "ESTIMATORS", "SignClippedSTE"}
+
+
+# ----- the one registry ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_registry_entry_is_consistent(name):
+    """slope = d(surrogate)/dx (central differences, away from kinks), and apply() is the Function's backward."""
+    e = ESTIMATORS[name]
+    x = np.array([-1.7, -0.6, -0.3, 0.2, 0.45, 0.8, 1.4])
+    h = 1e-6
+    fd = (e.surrogate(x + h, **e.params) - e.surrogate(x - h, **e.params)) / (2 * h)
+    np.testing.assert_allclose(e.slope(x, **e.params), fd, rtol=1e-4, atol=1e-6)
+    t = Tensor(x.astype(np.float32), requires_grad=True)
+    e.apply(t, **e.params).backward(np.ones(x.size, np.float32))
+    np.testing.assert_allclose(t.grad, e.slope(x.astype(np.float32), **e.params), rtol=1e-5, atol=1e-6)
+    assert isinstance(e.label, str) and e.label
+
+
+def test_sign_estimators_are_the_registry_minus_round():
+    from qnn_lite.quantizers.ste import SIGN_ESTIMATORS, get_estimator
+    assert SIGN_ESTIMATORS == tuple(n for n in ESTIMATORS if n != "round_identity")
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        get_estimator("hardtanh")
