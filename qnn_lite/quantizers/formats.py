@@ -243,9 +243,9 @@ def round_to_format(x, fmt, scheme: str = "symmetric", saturate: bool | None = N
     if fmt.kind == "binary":
         alpha = np.float32(np.abs(x32).mean())
         return np.where(x32 >= 0, alpha, -alpha).astype(np.float32)
-    qmin, qmax = qrange(fmt.bits, signed=True, narrow=scheme == "symmetric")
-    s, z = calc_qparams(x32.min(), x32.max(), qmin, qmax, symmetric=scheme == "symmetric")
-    return fake_quantize(x32, s, z, qmin, qmax)
+    quant_min, quant_max = qrange(fmt.bits, signed=True, narrow=scheme == "symmetric")
+    s, z = calc_qparams(x32.min(), x32.max(), quant_min, quant_max, symmetric=scheme == "symmetric")
+    return fake_quantize(x32, s, z, quant_min, quant_max)
 
 
 # ----- bit patterns --------------------------------------------------------------------------------

@@ -2,30 +2,30 @@
 
 Forward (round-then-clip, PyTorch's form), per tensor or per channel::
 
-    z  = clamp(rint(zero_point), qmin, qmax)
+    z  = clamp(rint(zero_point), quant_min, quant_max)
     q  = rint(x * (1/s)) + z
-    y  = (clip(q, qmin, qmax) - z) * s
+    y  = (clip(q, quant_min, quant_max) - z) * s
 
 Backward, exactly PyTorch's CPU kernel
 (``torch._fake_quantize_learnable_per_{tensor,channel}_affine``), with
-``xq = rint(z + x * (1/s))``, ``inside = qmin <= xq <= qmax`` and ``gf = grad_factor``::
+``xq = rint(z + x * (1/s))``, ``inside = quant_min <= xq <= quant_max`` and ``gf = grad_factor``::
 
     dx     = g * inside
     dscale = g * ((xfq - x) / s)   inside      (= g * (rint(x/s) - x/s) when z = 0)
-             g * (qmin - z)        xq < qmin
-             g * (qmax - z)        xq > qmax                  times gf, summed
+             g * (quant_min - z)        xq < quant_min
+             g * (quant_max - z)        xq > quant_max                  times gf, summed
     dzero  = 0 inside, -g * s outside                         times gf, summed
 
-``grad_factor = 1/sqrt(x.size * qmax)`` is the paper's gradient scale ``g``
+``grad_factor = 1/sqrt(x.size * quant_max)`` is the paper's gradient scale ``g``
 (PyTorch's ``_LearnableFakeQuantize(use_grad_scaling=True)``).
 
 **Round-then-clip vs the paper's clip-then-round.** The paper writes
 ``v_bar = rint(clip(v/s, -Q_N, Q_P))`` and takes its STE mask on ``v/s``:
 ``-Q_N < v/s < Q_P``. PyTorch clips the *rounded* value, so its mask is
-``qmin <= rint(v/s) <= qmax``. Forward values are identical (the bounds are
+``quant_min <= rint(v/s) <= quant_max``. Forward values are identical (the bounds are
 integers); the gradients differ only in the half-step bands just outside the
-range, ``v/s`` in ``[qmax, qmax + 1/2]`` and ``[qmin - 1/2, qmin]``. Example with
-s = 1, qmax = 3, x = 3.3: PyTorch gives dx = g, dscale = g*(3 - 3.3) = -0.3g;
+range, ``v/s`` in ``[quant_max, quant_max + 1/2]`` and ``[quant_min - 1/2, quant_min]``. Example with
+s = 1, quant_max = 3, x = 3.3: PyTorch gives dx = g, dscale = g*(3 - 3.3) = -0.3g;
 the paper gives dx = 0, dscale = g*Q_P = 3g. We follow PyTorch.
 
 **A PyTorch quirk we copy (per tensor only):** the forward rounds the zero point
@@ -207,11 +207,11 @@ class LSQQuantizer:
     """A learnable fake quantizer for a layer: ``y = quantizer(x)`` (Esser et al., 2019).
 
     ``scale`` (and ``zero_point``) are Tensors with ``requires_grad``; the first
-    call initialises ``scale = 2 mean|x| / sqrt(qmax)`` from the data (the
+    call initialises ``scale = 2 mean|x| / sqrt(quant_max)`` from the data (the
     paper's rule; per channel when ``axis`` is given), later calls keep the
     learned value, clamped to ``>= eps`` before each forward as PyTorch's
     ``_LearnableFakeQuantize`` does. ``use_grad_scaling=True`` (the paper's
-    default) multiplies the scale/zero-point gradients by ``1/sqrt(x.size * qmax)``.
+    default) multiplies the scale/zero-point gradients by ``1/sqrt(x.size * quant_max)``.
     With ``learn_zero_point=False`` the zero point stays 0 (a constant Tensor).
     """
 
@@ -237,7 +237,7 @@ class LSQQuantizer:
         return [self.scale, self.zero_point] if self.learn_zero_point else [self.scale]
 
     def init_from(self, x) -> None:
-        """Set scale = 2 mean|x| / sqrt(qmax) (per channel along ``axis``), zero_point = 0."""
+        """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``axis``), zero_point = 0."""
         x = _check_x(x.data if isinstance(x, Tensor) else x)
         if self.axis is None:
             mean_abs = np.abs(x).mean(dtype=np.float64).reshape(1)

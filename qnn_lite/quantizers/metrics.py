@@ -6,7 +6,7 @@ Measured, on a tensor ``x`` and its quantized copy ``x_hat`` :
   $\\mathrm{SQNR} = 10 \\log_{10}\\big(\\sum_i x_i^2 / \\sum_i (x_i - \\hat x_i)^2\\big)$ dB (``inf`` if exact).
 * :func:`quant_error` quantizes ``x`` with a named configuration (bits, affine / symmetric,
   per-tensor / per-channel, clipping ratio) and splits the MSE into **rounding** error
-  (values inside the grid) plus **clipping** error (values whose code fell outside ``[qmin, qmax]``).
+  (values inside the grid) plus **clipping** error (values whose code fell outside ``[quant_min, quant_max]``).
 
 Predicted (Bennett, 1948; Widrow & Kollár, 2008, "Quantization Noise"): a uniform quantizer
 with step $\\Delta$ whose input spans many steps, with a smooth density and no clipping, makes an
@@ -167,8 +167,8 @@ def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = F
     ``clip`` in (0, 1]; qparams from :func:`calc_qparams` on ``qrange(bits, signed=True, narrow=narrow)``,
     affine or ``symmetric`` (symmetric with ``narrow`` puts the end levels exactly on the range ends).
     A value counts as *clipped* when its unclipped code ``rint(x/s) + z`` lies outside
-    ``[qmin, qmax]`` (the STE mask). Returns a dict: ``x_hat`` (float32, ``x.shape``), ``clipped``
-    (bool, ``x.shape``), ``scale``, ``zero_point`` (scalars, or ``(C,)`` arrays), ``qmin``, ``qmax``,
+    ``[quant_min, quant_max]`` (the STE mask). Returns a dict: ``x_hat`` (float32, ``x.shape``), ``clipped``
+    (bool, ``x.shape``), ``scale``, ``zero_point`` (scalars, or ``(C,)`` arrays), ``quant_min``, ``quant_max``,
     ``mse`` = ``rounding_mse + clipping_mse`` (each the squared error summed over its values / n),
     ``clipped_fraction``, ``sqnr_db``.
     """
@@ -176,7 +176,7 @@ def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = F
     bits = _bits(bits, lo=2)
     if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip <= 1:
         raise ValueError(f"clip must be a number in (0, 1], the fraction of the min/max range kept, got {clip!r}")
-    qmin, qmax = qrange(bits, signed=True, narrow=narrow)
+    quant_min, quant_max = qrange(bits, signed=True, narrow=narrow)
     if per_channel:
         if x.ndim < 2:
             raise ValueError(f"per_channel needs x with at least 2 dims (channels on axis {axis}), got shape {x.shape}")
@@ -187,17 +187,17 @@ def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = F
         ax = int(axis)
     else:
         lo, hi, ax = x.min(), x.max(), None
-    scale, zp = calc_qparams(np.float32(clip) * lo, np.float32(clip) * hi, qmin, qmax, symmetric=symmetric)
-    x_hat = fake_quantize(x, scale, zp, qmin, qmax, axis=ax)
+    scale, zp = calc_qparams(np.float32(clip) * lo, np.float32(clip) * hi, quant_min, quant_max, symmetric=symmetric)
+    x_hat = fake_quantize(x, scale, zp, quant_min, quant_max, axis=ax)
     shape = [1] * x.ndim
     if ax is not None:
         shape[ax] = -1
     s_b, z_b = np.reshape(scale, shape), np.reshape(zp, shape)
     codes = np.rint(x * (np.float32(1) / s_b.astype(np.float32))) + z_b
-    clipped = (codes < qmin) | (codes > qmax)
+    clipped = (codes < quant_min) | (codes > quant_max)
     err2 = (x.astype(np.float64) - x_hat.astype(np.float64)) ** 2
     n = x.size
-    return {"x_hat": x_hat, "clipped": clipped, "scale": scale, "zero_point": zp, "qmin": qmin, "qmax": qmax,
+    return {"x_hat": x_hat, "clipped": clipped, "scale": scale, "zero_point": zp, "quant_min": quant_min, "quant_max": quant_max,
             "mse": float(err2.sum() / n), "rounding_mse": float(err2[~clipped].sum() / n),
             "clipping_mse": float(err2[clipped].sum() / n), "clipped_fraction": float(clipped.mean()),
             "sqnr_db": sqnr_db(x, x_hat)}

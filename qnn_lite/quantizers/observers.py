@@ -45,7 +45,7 @@ class ObserverBase:
 
     def __init__(self, bits: int = 8, signed: bool = False, symmetric: bool = False,
                  reduce_range: bool = False, narrow: bool = False, eps: float = FLOAT32_EPS):
-        self.qmin, self.qmax = qrange(bits, signed, narrow, reduce_range)
+        self.quant_min, self.quant_max = qrange(bits, signed, narrow, reduce_range)
         if symmetric and reduce_range and not signed:
             raise ValueError("symmetric=True with reduce_range=True needs signed=True "
                              "(torch: 'Cannot reduce range for symmetric quantization for quint8')")
@@ -97,10 +97,10 @@ class ObserverBase:
             warnings.warn(f"{type(self).__name__}: must run observer before calling calculate_qparams; "
                           "returning default scale 1.0 and zero point 0", stacklevel=2)
             return f32(1.0), np.int64(0)
-        return calc_qparams(rng[0], rng[1], self.qmin, self.qmax, self.symmetric, self.eps)
+        return calc_qparams(rng[0], rng[1], self.quant_min, self.quant_max, self.symmetric, self.eps)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(qrange=({self.qmin}, {self.qmax}), symmetric={self.symmetric}, "
+        return (f"{type(self).__name__}(qrange=({self.quant_min}, {self.quant_max}), symmetric={self.symmetric}, "
                 f"min_val={self.min_val}, max_val={self.max_val})")
 
 
@@ -258,9 +258,9 @@ class MSEObserver(_SampleObserver):
         x64 = x.astype(np.float64)
         for k in range(self.num_candidates, 0, -1):
             alpha = f32(k / self.num_candidates)
-            s, z = calc_qparams(alpha * self.min_val, alpha * self.max_val, self.qmin, self.qmax,
+            s, z = calc_qparams(alpha * self.min_val, alpha * self.max_val, self.quant_min, self.quant_max,
                                 self.symmetric, self.eps)
-            err = np.mean((fake_quantize(x, s, z, self.qmin, self.qmax) - x64) ** 2)
+            err = np.mean((fake_quantize(x, s, z, self.quant_min, self.quant_max) - x64) ** 2)
             if err < best:
                 best, self.best_alpha = err, float(alpha)
         a = f32(self.best_alpha)

@@ -51,39 +51,39 @@ def stochastic_round(x, rng) -> np.ndarray:
     return (lo + (rng.random(x.shape) < frac)).astype(x.dtype)
 
 
-def _check_qparams(scale, qmin, qmax, dtype):
-    for name, v in (("qmin", qmin), ("qmax", qmax)):
+def _check_qparams(scale, quant_min, quant_max, dtype):
+    for name, v in (("quant_min", quant_min), ("quant_max", quant_max)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {v!r}")
-    if qmin >= qmax:
-        raise ValueError(f"qmin must be < qmax, got qmin={qmin}, qmax={qmax}")
+    if quant_min >= quant_max:
+        raise ValueError(f"quant_min must be < quant_max, got quant_min={quant_min}, quant_max={quant_max}")
     s = np.asarray(scale, dtype=dtype)
     if not (np.isfinite(s).all() and (s > 0).all()):
         raise ValueError(f"scale must be positive and finite, got {s.ravel()[:4]}")
     return s
 
 
-def stochastic_quantize(x, scale, qmin: int, qmax: int, rng, zero_point: int = 0) -> np.ndarray:
+def stochastic_quantize(x, scale, quant_min: int, quant_max: int, rng, zero_point: int = 0) -> np.ndarray:
     """Stochastic fake quantization: $y = (\\mathrm{clip}(\\mathrm{SR}(x/s) + z, q_{min}, q_{max}) - z)\\, s$.
 
     ``scale`` a number or an array broadcastable to ``x`` (per channel). Unbiased
     inside the range: $E[y] = x$ when $(q_{min} - z) s \\le x \\le (q_{max} - z) s$.
     """
     x = _float(x)
-    s = _check_qparams(scale, qmin, qmax, x.dtype)
-    q = np.clip(stochastic_round(x * (x.dtype.type(1) / s), rng) + zero_point, qmin, qmax)
+    s = _check_qparams(scale, quant_min, quant_max, x.dtype)
+    q = np.clip(stochastic_round(x * (x.dtype.type(1) / s), rng) + zero_point, quant_min, quant_max)
     return ((q - zero_point) * s).astype(x.dtype)
 
 
 class StochasticFakeQuantize(Function):
     "$y$ = :func:`stochastic_quantize`; backward $g \\cdot 1\\{q_{min} \\le z + \\mathrm{SR}(x/s) \\le q_{max}\\}$ (STE)"
     @staticmethod
-    def forward(ctx, x, scale, qmin, qmax, rng, zero_point=0):
+    def forward(ctx, x, scale, quant_min, quant_max, rng, zero_point=0):
         x = _float(x)
-        s = _check_qparams(scale, qmin, qmax, x.dtype)
+        s = _check_qparams(scale, quant_min, quant_max, x.dtype)
         q = stochastic_round(x * (x.dtype.type(1) / s), rng) + zero_point
-        ctx.save_for_backward((q >= qmin) & (q <= qmax))
-        return ((np.clip(q, qmin, qmax) - zero_point) * s).astype(x.dtype)
+        ctx.save_for_backward((q >= quant_min) & (q <= quant_max))
+        return ((np.clip(q, quant_min, quant_max) - zero_point) * s).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -91,10 +91,10 @@ class StochasticFakeQuantize(Function):
         return grad * mask, None, None, None, None, None
 
 
-def stochastic_fake_quantize(x, scale, qmin: int, qmax: int, rng, zero_point: int = 0) -> Tensor:
+def stochastic_fake_quantize(x, scale, quant_min: int, quant_max: int, rng, zero_point: int = 0) -> Tensor:
     """Autograd version of :func:`stochastic_quantize` (straight-through inside the range)."""
     x = x if isinstance(x, Tensor) else Tensor(x)
-    return StochasticFakeQuantize.apply(x, scale, qmin, qmax, rng, zero_point)
+    return StochasticFakeQuantize.apply(x, scale, quant_min, quant_max, rng, zero_point)
 
 
 def quantize_gradient(g, bits: int, rng) -> np.ndarray:

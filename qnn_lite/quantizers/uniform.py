@@ -4,7 +4,7 @@ An affine quantizer maps a real ``x`` to an integer ``q`` with a scale ``s`` and
 zero point ``z`` (Jacob et al., 2018, "Quantization and Training of Neural Networks
 for Efficient Integer-Arithmetic-Only Inference")::
 
-    q = clip(rint(x * (1/s)) + z, qmin, qmax)        x_hat = (q - z) * s
+    q = clip(rint(x * (1/s)) + z, quant_min, quant_max)        x_hat = (q - z) * s
 
 Numerics are bit-for-bit PyTorch's (2.13, CPU, float32): ``1/s`` is a float32
 division, ``rint`` rounds half to even, ``calc_qparams`` is
@@ -12,9 +12,9 @@ division, ``rint`` rounds half to even, ``calc_qparams`` is
 1-D ``scale`` / ``zero_point`` with one entry per index of ``x.shape[axis]``.
 
 Edge cases: NaN in ``x`` raises ``ValueError``. ``+inf`` / ``-inf`` (and finite values
-so large that ``x/s`` overflows) clamp to ``qmax`` / ``qmin`` with STE mask 0 — what
+so large that ``x/s`` overflows) clamp to ``quant_max`` / ``quant_min`` with STE mask 0 — what
 ``torch.fake_quantize_per_tensor_affine`` does. (Torch's *per-channel* CPU kernel
-instead sends ``|x/s| >= 2**63`` and ``±inf`` to ``qmin`` through an int64 overflow;
+instead sends ``|x/s| >= 2**63`` and ``±inf`` to ``quant_min`` through an int64 overflow;
 we clamp in both cases.)
 """
 from __future__ import annotations
@@ -35,60 +35,60 @@ __all__ = ["FLOAT32_EPS", "qrange", "calc_qparams", "quantize", "dequantize",
 # ----- integer ranges ----------------------------------------------------------------
 def qrange(bits: int, signed: bool = True, narrow: bool = False,
            reduce_range: bool = False) -> tuple[int, int]:
-    """The integer range ``(qmin, qmax)`` of a ``bits``-bit integer.
+    """The integer range ``(quant_min, quant_max)`` of a ``bits``-bit integer.
 
     signed: ``(-2**(b-1), 2**(b-1) - 1)``; unsigned: ``(0, 2**b - 1)``.
     ``narrow=True`` (signed only) drops the lowest code so the range is symmetric:
     ``(-127, 127)`` for 8 bits; it needs ``bits >= 2``. ``reduce_range=True`` drops one
-    bit the way torch's observers do, ``(qmin // 2, qmax // 2)``: ``(-64, 63)`` / ``(0, 127)``.
+    bit the way torch's observers do, ``(quant_min // 2, quant_max // 2)``: ``(-64, 63)`` / ``(0, 127)``.
     ``bits=1`` gives ``(-1, 0)`` signed and ``(0, 1)`` unsigned.
     """
     if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Integral) or not 1 <= bits <= 16:
         raise ValueError(f"bits must be an int in 1..16, got {bits!r}")
     bits = int(bits)
     if signed:
-        qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        quant_min, quant_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         if narrow:
             if bits < 2:
                 raise ValueError("narrow=True needs bits >= 2 for a signed range "
                                  f"(1 bit narrow would be the single level 0), got bits={bits}")
-            qmin += 1
+            quant_min += 1
     else:
         if narrow:
             raise ValueError("narrow=True applies to signed ranges only, got signed=False")
-        qmin, qmax = 0, 2 ** bits - 1
+        quant_min, quant_max = 0, 2 ** bits - 1
     if reduce_range:
-        qmin, qmax = qmin // 2, qmax // 2
-    return qmin, qmax
+        quant_min, quant_max = quant_min // 2, quant_max // 2
+    return quant_min, quant_max
 
 
-def _check_qminmax(qmin, qmax, strict: bool = False) -> tuple[int, int]:
-    for name, v in (("qmin", qmin), ("qmax", qmax)):
+def _check_qminmax(quant_min, quant_max, strict: bool = False) -> tuple[int, int]:
+    for name, v in (("quant_min", quant_min), ("quant_max", quant_max)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise ValueError(f"{name} must be an int, got {v!r}")
-    if qmin > qmax or (strict and qmin == qmax):
+    if quant_min > quant_max or (strict and quant_min == quant_max):
         rel = "<" if strict else "<="
-        raise ValueError(f"qmin must be {rel} qmax, got qmin={qmin}, qmax={qmax}")
-    return int(qmin), int(qmax)
+        raise ValueError(f"quant_min must be {rel} quant_max, got quant_min={quant_min}, quant_max={quant_max}")
+    return int(quant_min), int(quant_max)
 
 
 # ----- qparams from a range ------------------------------------------------------------
-def calc_qparams(min_val, max_val, qmin: int, qmax: int, symmetric: bool = False,
+def calc_qparams(min_val, max_val, quant_min: int, quant_max: int, symmetric: bool = False,
                  eps: float = FLOAT32_EPS):
-    """Scale and zero point that map ``[min_val, max_val]`` onto ``[qmin, qmax]`` (torch's rule).
+    """Scale and zero point that map ``[min_val, max_val]`` onto ``[quant_min, quant_max]`` (torch's rule).
 
     ``min' = min(min_val, 0)``, ``max' = max(max_val, 0)`` (zero stays exactly representable), then
 
-    * affine:    ``s = max((max' - min') / (qmax - qmin), eps)``, ``z = clip(qmin - rint(min' / s), qmin, qmax)``
-    * symmetric: ``s = max(max(-min', max') / ((qmax - qmin) / 2), eps)``, ``z = 0`` for a signed
-      range (``qmin < 0``), else the midpoint ``(qmin + qmax + 1) // 2`` (128 for 0..255, as torch's
-      quint8; torch uses ``(qmin + qmax) // 2`` when given a custom ``quant_min/quant_max``).
+    * affine:    ``s = max((max' - min') / (quant_max - quant_min), eps)``, ``z = clip(quant_min - rint(min' / s), quant_min, quant_max)``
+    * symmetric: ``s = max(max(-min', max') / ((quant_max - quant_min) / 2), eps)``, ``z = 0`` for a signed
+      range (``quant_min < 0``), else the midpoint ``(quant_min + quant_max + 1) // 2`` (128 for 0..255, as torch's
+      quint8; torch uses ``(quant_min + quant_max) // 2`` when given a custom ``quant_min/quant_max``).
 
     All arithmetic is float32, like torch. Scalars in -> ``(np.float32, np.int64)`` scalars;
     1-D arrays (per-channel, shape ``(C,)``) in -> ``float32`` and ``int64`` arrays of shape ``(C,)``.
     An all-zero range gives ``s = eps`` and ``z`` the zero-code.
     """
-    qmin, qmax = _check_qminmax(qmin, qmax, strict=True)
+    quant_min, quant_max = _check_qminmax(quant_min, quant_max, strict=True)
     lo = np.asarray(min_val.data if isinstance(min_val, Tensor) else min_val, dtype=np.float32)
     hi = np.asarray(max_val.data if isinstance(max_val, Tensor) else max_val, dtype=np.float32)
     if lo.shape != hi.shape or lo.ndim > 1:
@@ -105,14 +105,14 @@ def calc_qparams(min_val, max_val, qmin: int, qmax: int, symmetric: bool = False
     lo = np.minimum(lo, np.float32(0))
     hi = np.maximum(hi, np.float32(0))
     if symmetric:
-        scale = np.maximum(-lo, hi) / np.float32((qmax - qmin) / 2)
+        scale = np.maximum(-lo, hi) / np.float32((quant_max - quant_min) / 2)
         scale = np.maximum(scale, eps32)
-        zp = np.full(lo.shape, 0 if qmin < 0 else (qmin + qmax + 1) // 2, dtype=np.int64)
+        zp = np.full(lo.shape, 0 if quant_min < 0 else (quant_min + quant_max + 1) // 2, dtype=np.int64)
     else:
-        scale = (hi - lo) / np.float32(qmax - qmin)
+        scale = (hi - lo) / np.float32(quant_max - quant_min)
         scale = np.maximum(scale, eps32)
-        zp = qmin - np.rint(lo / scale).astype(np.int64)
-        zp = np.clip(zp, qmin, qmax)
+        zp = quant_min - np.rint(lo / scale).astype(np.int64)
+        zp = np.clip(zp, quant_min, quant_max)
     return scale.astype(np.float32)[()], zp.astype(np.int64)[()]
 
 
@@ -128,9 +128,9 @@ def _float_input(x) -> np.ndarray:
     return x
 
 
-def _qparams(x: np.ndarray, scale, zero_point, qmin, qmax, axis):
+def _qparams(x: np.ndarray, scale, zero_point, quant_min, quant_max, axis):
     """Validate and reshape scale / zero point so they broadcast against ``x``."""
-    qmin, qmax = _check_qminmax(qmin, qmax)
+    quant_min, quant_max = _check_qminmax(quant_min, quant_max)
     s = np.asarray(scale.data if isinstance(scale, Tensor) else scale, dtype=np.float64)
     z = np.asarray(zero_point.data if isinstance(zero_point, Tensor) else zero_point)
     if z.dtype.kind not in "iuf" or (z.dtype.kind == "f" and not np.all(z == np.round(z))):
@@ -158,9 +158,9 @@ def _qparams(x: np.ndarray, scale, zero_point, qmin, qmax, axis):
         inv = np.float32(1) / s32  # float32, as torch's kernel: inv_scale = 1.0f / scale
     if not (np.all(s > 0) and np.all(np.isfinite(s32)) and np.all(np.isfinite(inv)) and np.all(s32 > 0)):
         raise ValueError(f"scale must be positive and finite (with a finite float32 1/scale), got {scale}")
-    if np.any(z < qmin) or np.any(z > qmax):
-        raise ValueError(f"zero_point must lie in [qmin, qmax] = [{qmin}, {qmax}], got {zero_point}")
-    return s32, inv, z.astype(np.float32), qmin, qmax
+    if np.any(z < quant_min) or np.any(z > quant_max):
+        raise ValueError(f"zero_point must lie in [quant_min, quant_max] = [{quant_min}, {quant_max}], got {zero_point}")
+    return s32, inv, z.astype(np.float32), quant_min, quant_max
 
 
 def _rounded(x, inv, z):
@@ -170,15 +170,15 @@ def _rounded(x, inv, z):
 
 
 # ----- quantize / dequantize -----------------------------------------------------------
-def quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None) -> np.ndarray:
-    """Integer codes ``q = clip(rint(x / s) + z, qmin, qmax)`` as an ``int32`` array of ``x``'s shape.
+def quantize(x, scale, zero_point, quant_min: int, quant_max: int, axis: int | None = None) -> np.ndarray:
+    """Integer codes ``q = clip(rint(x / s) + z, quant_min, quant_max)`` as an ``int32`` array of ``x``'s shape.
 
     ``int32`` holds every range ``qrange`` makes and never overflows in ``q - z``; cast with
     ``.astype(np.int8)`` for storage. Per-channel when ``axis`` is given (``scale``: ``(C,)``).
     """
     x = _float_input(x)
-    _, inv, z, qmin, qmax = _qparams(x, scale, zero_point, qmin, qmax, axis)
-    return np.clip(_rounded(x, inv, z), qmin, qmax).astype(np.int32)
+    _, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, axis)
+    return np.clip(_rounded(x, inv, z), quant_min, quant_max).astype(np.int32)
 
 
 def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
@@ -193,38 +193,38 @@ def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
 
 # ----- fake quantization: forward = quantize + dequantize, backward = STE -----------------
 class FakeQuantizeFunction(Function):
-    """``y = (clip(rint(x/s) + z, qmin, qmax) - z) * s``; backward: ``dx = dy * [qmin <= rint(x/s) + z <= qmax]``.
+    """``y = (clip(rint(x/s) + z, quant_min, quant_max) - z) * s``; backward: ``dx = dy * [quant_min <= rint(x/s) + z <= quant_max]``.
 
     The straight-through estimator (Bengio et al., 2013) with PyTorch's mask on the
     *rounded* value (``torch.fake_quantize_per_tensor_affine``). No gradient for s, z.
     """
 
     @staticmethod
-    def forward(ctx, x, scale, zero_point, qmin, qmax, axis=None):
+    def forward(ctx, x, scale, zero_point, quant_min, quant_max, axis=None):
         x = _float_input(x)
-        s, inv, z, qmin, qmax = _qparams(x, scale, zero_point, qmin, qmax, axis)
+        s, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, axis)
         q = _rounded(x, inv, z)
-        ctx.save_for_backward((q >= qmin) & (q <= qmax))
-        return ((np.clip(q, qmin, qmax) - z) * s).astype(np.float32)
+        ctx.save_for_backward((q >= quant_min) & (q <= quant_max))
+        return ((np.clip(q, quant_min, quant_max) - z) * s).astype(np.float32)
 
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return (grad * mask,) + (None,) * (len(ctx.parents) - 1)  # none for s, z, qmin, qmax, axis
+        return (grad * mask,) + (None,) * (len(ctx.parents) - 1)  # none for s, z, quant_min, quant_max, axis
 
 
-def fake_quantize(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None):
+def fake_quantize(x, scale, zero_point, quant_min: int, quant_max: int, axis: int | None = None):
     """Quantize then dequantize ``x`` (float32), with the STE backward of ``FakeQuantizeFunction``.
 
-    Equals ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax)``
+    Equals ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)``
     (``axis=None``) or ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis,
-    qmin, qmax)``. A ``Tensor`` in gives a ``Tensor`` out (differentiable); an array or list
+    quant_min, quant_max)``. A ``Tensor`` in gives a ``Tensor`` out (differentiable); an array or list
     in gives a float32 ``np.ndarray`` out. Shapes: ``y.shape == x.shape``; per-channel
     ``scale``, ``zero_point``: ``(x.shape[axis],)``.
     """
     if isinstance(x, Tensor):
-        return FakeQuantizeFunction.apply(x, scale, zero_point, qmin, qmax, axis)
-    return FakeQuantizeFunction.forward(_NoCtx(), x, scale, zero_point, qmin, qmax, axis)
+        return FakeQuantizeFunction.apply(x, scale, zero_point, quant_min, quant_max, axis)
+    return FakeQuantizeFunction.forward(_NoCtx(), x, scale, zero_point, quant_min, quant_max, axis)
 
 
 class _NoCtx:

@@ -59,10 +59,10 @@ def quantize_scheme(w, scheme: str, bits: int, mu: float = 255.0, init="linear")
     w = _as_weights(w)
     scheme, bits = _check_scheme(scheme), _check_bits(bits)
     if scheme == "uniform":
-        qmin, qmax = qrange(bits, signed=True)
-        s, z = calc_qparams(float(w.min()), float(w.max()), qmin, qmax)
-        w_hat = fake_quantize(w, s, z, qmin, qmax)
-        levels = ((np.arange(qmin, qmax + 1, dtype=np.float32) - np.float32(z)) * s).astype(np.float64)
+        quant_min, quant_max = qrange(bits, signed=True)
+        s, z = calc_qparams(float(w.min()), float(w.max()), quant_min, quant_max)
+        w_hat = fake_quantize(w, s, z, quant_min, quant_max)
+        levels = ((np.arange(quant_min, quant_max + 1, dtype=np.float32) - np.float32(z)) * s).astype(np.float64)
     elif scheme == "pot":
         top = float(np.abs(w).max())
         max_exp = int(round_exponent(top, "log")) if top > 0 else 0

@@ -99,10 +99,10 @@ def learn_clip(method: str, bits: int = 3, steps: int = 300, lr: float = 5.0, pe
     if not (isinstance(penalty, (int, float)) and penalty >= 0):
         raise ValueError(f"penalty must be a number >= 0, got {penalty!r}")
     x = np.maximum(np.random.default_rng(seed).standard_normal(n), 0).astype(np.float32)
-    qmax = 2 ** bits - 1
+    quant_max = 2 ** bits - 1
 
     def mse(a):
-        s = a / qmax
+        s = a / quant_max
         return float(np.mean((np.rint(np.clip(x, 0, a) / s) * s - x) ** 2))
 
     alpha, history, errors = float(init), [], []
@@ -114,13 +114,13 @@ def learn_clip(method: str, bits: int = 3, steps: int = 300, lr: float = 5.0, pe
             y = pact(x, a, bits)
             param, rate = a, lr
         else:
-            a = Tensor(np.array([alpha / qmax], np.float32), requires_grad=True)
-            y = fake_quantize_learnable_per_tensor_affine(x, a, np.zeros(1, np.float32), 0, qmax)
-            param, rate = a, lr / qmax ** 2
-        loss = ((y - Tensor(x)) ** 2).mean() + penalty * (param * (qmax if method == "lsq" else 1)) ** 2
+            a = Tensor(np.array([alpha / quant_max], np.float32), requires_grad=True)
+            y = fake_quantize_learnable_per_tensor_affine(x, a, np.zeros(1, np.float32), 0, quant_max)
+            param, rate = a, lr / quant_max ** 2
+        loss = ((y - Tensor(x)) ** 2).mean() + penalty * (param * (quant_max if method == "lsq" else 1)) ** 2
         loss.sum().backward()
         new = float(param.data[0] - rate * param.grad[0])
-        alpha = max(new * (qmax if method == "lsq" else 1), 1e-3)
+        alpha = max(new * (quant_max if method == "lsq" else 1), 1e-3)
     grid = np.linspace(0.05, 6, 600)
     errs = np.array([mse(g) for g in grid])
     return {"alpha": np.array(history), "mse": np.array(errors), "best_alpha": float(grid[errs.argmin()]),

@@ -31,14 +31,14 @@ def integer_layer_on(layer, q, hw) -> dict:
     q = np.asarray(q)
     z_x = layer.in_qp.zero_point
     W = (layer.w_q.astype(np.int64) - layer.w_z[:, None]).T          # (K, O), int8 constants
-    a_signed = layer.in_qp.qmin < 0
+    a_signed = layer.in_qp.quant_min < 0
     if isinstance(layer, IntegerLinear):
         if isinstance(hw, SystolicArray):
             raw, report = hw.run_gemm(q.astype(np.int64), W)
         else:
             raw, report = hw.gemm(q, W, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
         acc = raw - z_x * W.sum(axis=0) + layer.bias_q
-        out = requantize(acc, layer.M0, layer.shift, layer.out_qp.zero_point, layer.qmin, layer.out_qp.qmax)
+        out = requantize(acc, layer.M0, layer.shift, layer.out_qp.zero_point, layer.quant_min, layer.out_qp.quant_max)
         return {"acc": acc, "out": out, "report": report}
     if not isinstance(layer, IntegerConv2d):
         raise TypeError(f"layer must be an IntegerLinear or IntegerConv2d, got {type(layer).__name__}")
@@ -55,5 +55,5 @@ def integer_layer_on(layer, q, hw) -> dict:
         raw, report = hw.conv2d(x, w4, sh, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
     acc = raw - (z_x * W.sum(axis=0) - layer.bias_q)[None, :, None, None]
     out = requantize(acc.transpose(0, 2, 3, 1), layer.M0, layer.shift, layer.out_qp.zero_point,
-                     layer.qmin, layer.out_qp.qmax).transpose(0, 3, 1, 2)
+                     layer.quant_min, layer.out_qp.quant_max).transpose(0, 3, 1, 2)
     return {"acc": acc, "out": np.ascontiguousarray(out), "report": report}

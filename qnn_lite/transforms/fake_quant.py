@@ -3,7 +3,7 @@
 A fake-quant module sits where a tensor will be quantized at inference. Its forward
 
     if observer_enabled:   observer(x)                            # record statistics
-    if fake_quant_enabled: y = fake_quantize(x, s, z, qmin, qmax)  # s, z = observer.calculate_qparams()
+    if fake_quant_enabled: y = fake_quantize(x, s, z, quant_min, quant_max)  # s, z = observer.calculate_qparams()
 
 is ``torch.ao.quantization.FakeQuantize`` (Jacob et al., 2018): observe, then quantize and
 dequantize with the current qparams; the backward is the straight-through estimator of
@@ -67,7 +67,7 @@ class _FakeQuantBase(Module):
         return self
 
     def qparams(self):
-        """``(scale, zero_point, qmin, qmax, axis)`` used by the forward (and by integer conversion)."""
+        """``(scale, zero_point, quant_min, quant_max, axis)`` used by the forward (and by integer conversion)."""
         raise NotImplementedError
 
     @classmethod
@@ -77,7 +77,7 @@ class _FakeQuantBase(Module):
 
 
 class FakeQuantize(_FakeQuantBase):
-    """``y = fake_quantize(x, s, z, qmin, qmax, axis)`` with ``(s, z)`` from ``observer`` (Jacob et al., 2018).
+    """``y = fake_quantize(x, s, z, quant_min, quant_max, axis)`` with ``(s, z)`` from ``observer`` (Jacob et al., 2018).
 
     ``FakeQuantize(observer=MovingAverageMinMaxObserver, **observer_kwargs)``: the observer is
     built as ``observer(**observer_kwargs)`` (e.g. ``bits=4, signed=True, symmetric=True``;
@@ -95,7 +95,7 @@ class FakeQuantize(_FakeQuantBase):
             raise TypeError(f"observer must build an ObserverBase, got {type(obs).__name__}")
         self.activation_post_process = obs  # torch's name for the observer
         self.axis = getattr(obs, "ch_axis", None)
-        self.qmin, self.qmax = obs.qmin, obs.qmax
+        self.quant_min, self.quant_max = obs.quant_min, obs.quant_max
         self.register_buffer("scale", np.array(1.0, np.float32))
         self.register_buffer("zero_point", np.array(0, np.int64))
         self._stale = False  # new data seen since the qparams were last computed
@@ -121,7 +121,7 @@ class FakeQuantize(_FakeQuantBase):
 
     def qparams(self):
         self._refresh()
-        return self.scale, self.zero_point, self.qmin, self.qmax, self.axis
+        return self.scale, self.zero_point, self.quant_min, self.quant_max, self.axis
 
     def forward(self, x):
         if self.observer_enabled:
@@ -131,10 +131,10 @@ class FakeQuantize(_FakeQuantBase):
             return x
         self._refresh()
         return fake_quantize(x if isinstance(x, Tensor) else Tensor(x), self.scale, self.zero_point,
-                             self.qmin, self.qmax, self.axis)
+                             self.quant_min, self.quant_max, self.axis)
 
     def extra_repr(self) -> str:
-        return (f"{type(self.observer).__name__}, qrange=({self.qmin}, {self.qmax}), axis={self.axis}, "
+        return (f"{type(self.observer).__name__}, qrange=({self.quant_min}, {self.quant_max}), axis={self.axis}, "
                 f"observer_enabled={self.observer_enabled}, fake_quant_enabled={self.fake_quant_enabled}")
 
 
@@ -178,8 +178,8 @@ class LearnedFakeQuantize(_FakeQuantBase):
     def qparams(self):
         q = self.quantizer
         if hasattr(q, "alpha"):  # PACT: unsigned, s = alpha / (2^b - 1), z = 0
-            qmax = 2 ** q.bits - 1
-            return (np.float32(q.alpha.data[0] / qmax), np.int64(0), 0, qmax, None)
+            quant_max = 2 ** q.bits - 1
+            return (np.float32(q.alpha.data[0] / quant_max), np.int64(0), 0, quant_max, None)
         if q.scale is None:
             raise ValueError("LSQ scale is not initialised: run a forward pass first")
         s = np.maximum(q.scale.data, q.eps).astype(np.float32)

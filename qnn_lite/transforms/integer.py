@@ -4,11 +4,11 @@ A converted model (Jacob et al., 2018; gemmlowp) quantizes its float input once,
 integers end to end, and dequantizes the logits. Each Linear / Conv2d layer computes::
 
     acc[c] = sum_k (q_x[k] - z_x) (q_w[c, k] - z_w[c]) + q_b[c]        int32
-    q_y[c] = clip(z_y + M0[c] * 2**shift[c] / 2**31 * acc[c], qmin', qmax)   (requant.py)
+    q_y[c] = clip(z_y + M0[c] * 2**shift[c] / 2**31 * acc[c], quant_min', quant_max)   (requant.py)
 
 with ``q_b = rint(b / (s_x s_w[c]))`` (int32, scale ``s_x s_w``, zero point 0) and one fixed-point
 multiplier per output channel, ``M[c] = s_x s_w[c] / s_y``. A following ReLU is folded into the
-clamp: ``qmin' = max(qmin, z_y)``. Max pooling commutes with the (monotone) quantizer, so it runs
+clamp: ``quant_min' = max(quant_min, z_y)``. Max pooling commutes with the (monotone) quantizer, so it runs
 on the codes; Flatten is a reshape.
 
 **Zero points.** We subtract them before the GEMM (inputs become ``q - z`` in int32, and a conv's
@@ -86,12 +86,12 @@ def int_linear_expanded(x_q, x_z: int, w_q, w_z) -> np.ndarray:
 class _Qp:
     """Activation qparams of an integer tensor: scale, zero point, integer range."""
 
-    def __init__(self, scale, zero_point, qmin, qmax):
+    def __init__(self, scale, zero_point, quant_min, quant_max):
         self.scale, self.zero_point = float(scale), int(zero_point)
-        self.qmin, self.qmax = int(qmin), int(qmax)
+        self.quant_min, self.quant_max = int(quant_min), int(quant_max)
 
     def __repr__(self):
-        return f"(s={self.scale:.4g}, z={self.zero_point}, [{self.qmin}, {self.qmax}])"
+        return f"(s={self.scale:.4g}, z={self.zero_point}, [{self.quant_min}, {self.quant_max}])"
 
 
 class _IntegerWeightLayer:
@@ -114,7 +114,7 @@ class _IntegerWeightLayer:
             raise OverflowError("quantized bias does not fit int32")
         self.real_multiplier = bias_scale / out_qp.scale
         self.M0, self.shift = _multipliers(self.real_multiplier)
-        self.qmin = max(out_qp.qmin, out_qp.zero_point) if relu else out_qp.qmin
+        self.quant_min = max(out_qp.quant_min, out_qp.zero_point) if relu else out_qp.quant_min
 
     def _gemm(self, x):
         """``x (M, K)``: input codes minus their zero point -> requantized output codes ``(M, O)``.
@@ -124,10 +124,10 @@ class _IntegerWeightLayer:
         lies in [-128, 127] for 8-bit inputs (zero padding, x = 0, gives ``z_x - o``, also in range).
         """
         w = self.w_q - self.w_z[:, None]                         # (O, K), int8 range for 8-bit weights
-        o = self.in_qp.qmin + 128
+        o = self.in_qp.quant_min + 128
         offset = self.in_qp.zero_point - o
         acc = int_matmul(x + offset, w.T) - offset * w.sum(axis=1) + self.bias_q
-        return requantize(acc, self.M0, self.shift, self.out_qp.zero_point, self.qmin, self.out_qp.qmax)
+        return requantize(acc, self.M0, self.shift, self.out_qp.zero_point, self.quant_min, self.out_qp.quant_max)
 
 
 class IntegerLinear(_IntegerWeightLayer):
@@ -198,23 +198,23 @@ class IntegerRequantize:
 
     def __init__(self, in_qp: _Qp, out_qp: _Qp, relu: bool = False):
         self.in_qp, self.out_qp = in_qp, out_qp
-        span = max(abs(in_qp.qmax - in_qp.zero_point), abs(in_qp.qmin - in_qp.zero_point), 1)
+        span = max(abs(in_qp.quant_max - in_qp.zero_point), abs(in_qp.quant_min - in_qp.zero_point), 1)
         real = in_qp.scale / out_qp.scale
         _, e = np.frexp(real)
         self.left_shift = int(max(0, min(20, 30 - int(span).bit_length(), 31 + int(e) - 1)))
         self.M0, self.shift = _multipliers(np.float64(real / 2 ** self.left_shift))
-        self.qmin = max(out_qp.qmin, out_qp.zero_point) if relu else out_qp.qmin
+        self.quant_min = max(out_qp.quant_min, out_qp.zero_point) if relu else out_qp.quant_min
 
     def __call__(self, q):
         x = (q.astype(np.int64) - self.in_qp.zero_point) << self.left_shift
-        return requantize(x, self.M0, self.shift, self.out_qp.zero_point, self.qmin, self.out_qp.qmax)
+        return requantize(x, self.M0, self.shift, self.out_qp.zero_point, self.quant_min, self.out_qp.quant_max)
 
 
 class IntegerModel:
     """``forward(x float) -> logits float``: quantize once, integer layers, dequantize once.
 
     ``layers``: list of ``(name, integer layer)``; ``in_qp`` / ``out_qp``: input and output
-    activation qparams (``scale``, ``zero_point``, ``qmin``, ``qmax``).
+    activation qparams (``scale``, ``zero_point``, ``quant_min``, ``quant_max``).
     """
 
     def __init__(self, layers, in_qp: _Qp, out_qp: _Qp):
@@ -223,7 +223,7 @@ class IntegerModel:
     def quantize_input(self, x) -> np.ndarray:
         x = x.data if isinstance(x, Tensor) else np.asarray(x, np.float32)
         p = self.in_qp
-        return quantize(x, np.float32(p.scale), p.zero_point, p.qmin, p.qmax)
+        return quantize(x, np.float32(p.scale), p.zero_point, p.quant_min, p.quant_max)
 
     def forward_int(self, q) -> np.ndarray:
         """Integer codes in -> integer codes of the output (qparams ``self.out_qp``)."""
@@ -252,11 +252,11 @@ def _leaves(module: Module, prefix: str = ""):
 
 
 def _qp_of(fq: _FakeQuantBase) -> _Qp:
-    s, z, qmin, qmax, axis = fq.qparams()
+    s, z, quant_min, quant_max, axis = fq.qparams()
     if axis is not None or np.size(s) != 1:
         raise ValueError("activation quantizers must be per tensor for integer conversion, got axis="
                          f"{axis}")
-    return _Qp(np.float32(s), int(np.asarray(z)), qmin, qmax)
+    return _Qp(np.float32(s), int(np.asarray(z)), quant_min, quant_max)
 
 
 def convert_to_integer(model: Module) -> IntegerModel:

@@ -154,7 +154,7 @@ class QuantAct(Module):
 
 class QuantReLU(QuantAct):
     """``y = fq(relu(x))``: ReLU followed by activation fake quant (the integer kernel folds the
-    ReLU into the output clamp, ``qmin' = max(qmin, z)``)."""
+    ReLU into the output clamp, ``quant_min' = max(quant_min, z)``)."""
 
     def forward(self, x):
         return self.fake_quant(F.relu(x if isinstance(x, Tensor) else Tensor(x)))

@@ -116,14 +116,14 @@ def multiply_by_quantized_multiplier(x, M0, shift) -> np.ndarray:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, M0), right)
 
 
-def requantize(acc, M0, shift, out_zero_point, qmin: int, qmax: int) -> np.ndarray:
-    """``clip(z_out + multiply_by_quantized_multiplier(acc, M0, shift), qmin, qmax)`` as int32.
+def requantize(acc, M0, shift, out_zero_point, quant_min: int, quant_max: int) -> np.ndarray:
+    """``clip(z_out + multiply_by_quantized_multiplier(acc, M0, shift), quant_min, quant_max)`` as int32.
 
     ``acc``: int32 accumulators; ``M0``/``shift`` scalars or per-channel arrays broadcasting
-    against ``acc`` (channels last). A ReLU is folded in by passing ``qmin = max(qmin, z_out)``.
+    against ``acc`` (channels last). A ReLU is folded in by passing ``quant_min = max(quant_min, z_out)``.
     """
     y = multiply_by_quantized_multiplier(acc, M0, shift).astype(np.int64) + np.int64(out_zero_point)
-    return np.clip(y, qmin, qmax).astype(np.int32)
+    return np.clip(y, quant_min, quant_max).astype(np.int32)
 
 
 def _multipliers(real) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +134,7 @@ def _multipliers(real) -> tuple[np.ndarray, np.ndarray]:
             np.array([p[1] for p in pairs], np.int64).reshape(shape))
 
 
-def quantized_add(a_q, a_s, a_z, b_q, b_s, b_z, out_s, out_z, qmin: int = 0, qmax: int = 255) -> np.ndarray:
+def quantized_add(a_q, a_s, a_z, b_q, b_s, b_z, out_s, out_z, quant_min: int = 0, quant_max: int = 255) -> np.ndarray:
     """``q = z_out + round((s_a (a - z_a) + s_b (b - z_b)) / s_out)`` with integers only (TFLite's ``Add``).
 
     Both inputs are first brought to a common fine scale ``2 max(s_a, s_b) / 2**20``: each is
@@ -159,11 +159,11 @@ def quantized_add(a_q, a_s, a_z, b_q, b_s, b_z, out_s, out_z, qmin: int = 0, qma
     sa_ = multiply_by_quantized_multiplier((a - a_z) << left_shift, ma, sa)
     sb_ = multiply_by_quantized_multiplier((b - b_z) << left_shift, mb, sb)
     raw = multiply_by_quantized_multiplier(sa_.astype(np.int64) + sb_, mo, so)
-    return np.clip(raw.astype(np.int64) + out_z, qmin, qmax).astype(np.int32)
+    return np.clip(raw.astype(np.int64) + out_z, quant_min, quant_max).astype(np.int32)
 
 
 def quantized_concat(tensors, scales, zero_points, out_s, out_z, axis: int = 1,
-                     qmin: int = 0, qmax: int = 255) -> np.ndarray:
+                     quant_min: int = 0, quant_max: int = 255) -> np.ndarray:
     """Concatenate quantized tensors along ``axis``, each requantized to ``(out_s, out_z)``:
     ``q_out = z_out + round((s_i / s_out) (q_i - z_i))`` (fixed-point ``M_i = s_i / s_out``).
 
@@ -181,5 +181,5 @@ def quantized_concat(tensors, scales, zero_points, out_s, out_z, axis: int = 1,
             continue
         m0, sh = quantize_multiplier(float(s) / float(out_s))
         y = multiply_by_quantized_multiplier(q - int(z), m0, sh).astype(np.int64) + int(out_z)
-        parts.append(np.clip(y, qmin, qmax).astype(np.int32))
+        parts.append(np.clip(y, quant_min, quant_max).astype(np.int32))
     return np.concatenate(parts, axis=axis)

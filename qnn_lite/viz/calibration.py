@@ -118,9 +118,9 @@ def observer_ranges(x, bits: int = 8, observers=None, num_batches: int = 10, sig
         for chunk in np.array_split(x, int(num_batches)):
             obs(chunk)
         lo, hi = obs.clip_range()
-        s, z = calc_qparams(lo, hi, obs.qmin, obs.qmax)
-        xq = fake_quantize(x, s, z, obs.qmin, obs.qmax).astype(np.float64)
-        glo, ghi = (obs.qmin - int(z)) * float(s), (obs.qmax - int(z)) * float(s)
+        s, z = calc_qparams(lo, hi, obs.quant_min, obs.quant_max)
+        xq = fake_quantize(x, s, z, obs.quant_min, obs.quant_max).astype(np.float64)
+        glo, ghi = (obs.quant_min - int(z)) * float(s), (obs.quant_max - int(z)) * float(s)
         inside = (x64 >= glo - float(s) / 2) & (x64 <= ghi + float(s) / 2)
         rows.append({"observer": name, "lo": float(lo), "hi": float(hi), "scale": float(s), "zero_point": int(z),
                      "mse": float(np.mean((xq - x64) ** 2)), "clipped": float(1 - inside.mean()),
@@ -250,7 +250,7 @@ class CalibrationWidget(FigureWidget):
             lo, hi = fq.observer.clip_range()
             s, z = float(fq.scale), int(fq.zero_point)
             ranges[n] = {"clip_range": (float(lo), float(hi)), "scale": s, "zero_point": z,
-                         "grid": ((fq.qmin - z) * s, (fq.qmax - z) * s)}
+                         "grid": ((fq.quant_min - z) * s, (fq.quant_max - z) * s)}
         return {"accuracy": evaluate(qm, test_loader), "ranges": ranges}
 
     def accuracy(self, calibration: str, observer: str, bits: int) -> float:

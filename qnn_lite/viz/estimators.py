@@ -217,15 +217,15 @@ def plot_lsq_step_grad(bits: int = 3, signed: bool = True):
     from ..quantizers.lsq import fake_quantize_learnable_per_channel_affine
     from ..quantizers.uniform import qrange
 
-    qmin, qmax = qrange(bits, signed=signed)
-    v = np.linspace(qmin - 2, qmax + 2, 1601).astype(np.float32)
+    quant_min, quant_max = qrange(bits, signed=signed)
+    v = np.linspace(quant_min - 2, quant_max + 2, 1601).astype(np.float32)
     s = Tensor(np.ones_like(v), requires_grad=True)          # one "channel" per element: per-element ds
-    y = fake_quantize_learnable_per_channel_affine(Tensor(v), s, np.zeros_like(v), 0, qmin, qmax)
+    y = fake_quantize_learnable_per_channel_affine(Tensor(v), s, np.zeros_like(v), 0, quant_min, quant_max)
     y.sum().backward()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
     a.plot(v, y.data, color="tab:blue", label="$\\hat v / s$")
     a.plot(v, v, "--", color="tab:gray", label="v / s")
-    a.set_title(f"LSQ forward, {bits} bits [{qmin}, {qmax}]", fontsize=10)
+    a.set_title(f"LSQ forward, {bits} bits [{quant_min}, {quant_max}]", fontsize=10)
     a.set_xlabel("v / s")
     a.legend(fontsize=8)
     b.plot(v, s.grad, color="tab:red")

@@ -123,9 +123,9 @@ def format_grid(w, fmt, bits: int = 8, scheme: str = "symmetric") -> tuple[np.nd
     if f.kind == "binary":
         alpha = float(np.abs(w).mean())
         return np.array([-alpha, alpha]), 2, 2 * alpha
-    qmin, qmax = qrange(f.bits, narrow=scheme == "symmetric")
-    s, z = calc_qparams(lo, hi, qmin, qmax, symmetric=scheme == "symmetric")
-    grid = (np.arange(qmin, qmax + 1) - int(z)) * float(s)
+    quant_min, quant_max = qrange(f.bits, narrow=scheme == "symmetric")
+    s, z = calc_qparams(lo, hi, quant_min, quant_max, symmetric=scheme == "symmetric")
+    grid = (np.arange(quant_min, quant_max + 1) - int(z)) * float(s)
     return (grid if grid.size <= MAX_LINES else None), grid.size, float(s)
 
 

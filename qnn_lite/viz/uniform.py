@@ -45,9 +45,9 @@ def plot_integer_grid(lo: float, hi: float, bits: int = 3, symmetric: bool = Fal
     Each level is labelled with its integer code ``q``; the range ``[lo, hi]`` is shaded and 0 marked.
     Returns ``(ax, levels)``.
     """
-    qmin, qmax = qrange(bits, signed=signed)
-    s, z = calc_qparams(lo, hi, qmin, qmax, symmetric=symmetric)
-    codes = np.arange(qmin, qmax + 1)
+    quant_min, quant_max = qrange(bits, signed=signed)
+    s, z = calc_qparams(lo, hi, quant_min, quant_max, symmetric=symmetric)
+    codes = np.arange(quant_min, quant_max + 1)
     levels = (codes - int(z)) * float(s)
     if ax is None:
         ax = Figure(figsize=(8, 1.3), layout="constrained").subplots()
@@ -219,7 +219,7 @@ class UniformWidget(FigureWidget):
     def _grid(self, c=None) -> np.ndarray:
         r = self.result
         s, z = (r["scale"], r["zero_point"]) if c is None else (r["scale"][c], r["zero_point"][c])
-        return (np.arange(r["qmin"], r["qmax"] + 1) - int(z)) * float(s)
+        return (np.arange(r["quant_min"], r["quant_max"] + 1) - int(z)) * float(s)
 
     def update(self) -> None:
         """Recompute the readouts from the controls and redraw the figure."""
@@ -229,7 +229,7 @@ class UniformWidget(FigureWidget):
         r = self.result = quant_error(self.w, bits=b, symmetric=sym, narrow=sym, per_channel=pc, clip=clip,
                                       axis=self.axis)
         self.readout = {"bits": b, "scheme": scheme, "per_channel": pc, "clip": clip,
-                        "levels": r["qmax"] - r["qmin"] + 1,
+                        "levels": r["quant_max"] - r["quant_min"] + 1,
                         **{k: r[k] for k in ("mse", "rounding_mse", "clipping_mse", "clipped_fraction", "sqnr_db")}}
         # left: the grid(s) over the histogram
         ax = self.ax_hist

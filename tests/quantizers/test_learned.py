@@ -20,19 +20,19 @@ KEYS = sorted({k.split("/")[0] for k in GOLDEN.files})
 f32 = np.float32
 
 
-def run_tensor(x, dy, scale, zp, qmin, qmax, gf=1.0):
+def run_tensor(x, dy, scale, zp, quant_min, quant_max, gf=1.0):
     dt = np.asarray(x).dtype  # Tensor() would store float64 as float32; keep the dtype
     X = Tensor(np.asarray(x), requires_grad=True, dtype=dt)
     S = Tensor(np.array([scale], dtype=dt), requires_grad=True, dtype=dt)
     Z = Tensor(np.array([zp], dtype=dt), requires_grad=True, dtype=dt)
-    Y = lsq_tensor(X, S, Z, qmin, qmax, gf)
+    Y = lsq_tensor(X, S, Z, quant_min, quant_max, gf)
     Y.backward(dy)
     return Y.data, X.grad, S.grad, Z.grad
 
 
-def run_channel(x, dy, scale, zp, axis, qmin, qmax, gf=1.0):
+def run_channel(x, dy, scale, zp, axis, quant_min, quant_max, gf=1.0):
     X, S, Z = Tensor(x, requires_grad=True), Tensor(scale, requires_grad=True), Tensor(zp, requires_grad=True)
-    Y = lsq_channel(X, S, Z, axis, qmin, qmax, gf)
+    Y = lsq_channel(X, S, Z, axis, quant_min, quant_max, gf)
     Y.backward(dy)
     return Y.data, X.grad, S.grad, Z.grad
 
@@ -42,20 +42,20 @@ def run_channel(x, dy, scale, zp, axis, qmin, qmax, gf=1.0):
 def test_lsq_matches_torch_bit_for_bit(key):
     x, dy, y, dx, dscale_elem, dzero_elem = GOLDEN[f"{key}/elem"]
     sums = GOLDEN[f"{key}/sums"]
-    scale, zp, qmin, qmax, gf, axis = GOLDEN[f"{key}/params"]
-    qmin, qmax, axis = int(qmin), int(qmax), int(axis)
+    scale, zp, quant_min, quant_max, gf, axis = GOLDEN[f"{key}/params"]
+    quant_min, quant_max, axis = int(quant_min), int(quant_max), int(axis)
     if axis < 0:
-        Y, DX, DS, DZ = run_tensor(x, dy, scale, zp, qmin, qmax, gf)
-        per = [run_tensor(x[i:i + 1], dy[i:i + 1], scale, zp, qmin, qmax, gf) for i in range(x.size)]
+        Y, DX, DS, DZ = run_tensor(x, dy, scale, zp, quant_min, quant_max, gf)
+        per = [run_tensor(x[i:i + 1], dy[i:i + 1], scale, zp, quant_min, quant_max, gf) for i in range(x.size)]
         DSE, DZE = np.concatenate([p[2] for p in per]), np.concatenate([p[3] for p in per])
     else:
         sc, z = sums[2], sums[3]
-        Y, DX, DS, DZ = run_channel(x, dy, sc, z, axis, qmin, qmax, gf)
+        Y, DX, DS, DZ = run_channel(x, dy, sc, z, axis, quant_min, quant_max, gf)
         view = [1] * x.ndim
         view[axis] = -1
         s_full = np.broadcast_to(sc.reshape(view), x.shape).reshape(-1).copy()
         z_full = np.broadcast_to(z.reshape(view), x.shape).reshape(-1).copy()
-        _, _, DSE, DZE = run_channel(x.reshape(-1, 1), dy.reshape(-1, 1), s_full, z_full, 0, qmin, qmax, gf)
+        _, _, DSE, DZE = run_channel(x.reshape(-1, 1), dy.reshape(-1, 1), s_full, z_full, 0, quant_min, quant_max, gf)
         DSE, DZE = DSE.reshape(x.shape), DZE.reshape(x.shape)
     assert Y.dtype == DX.dtype == DS.dtype == np.float32
     np.testing.assert_array_equal(Y, y)
@@ -75,19 +75,19 @@ def test_golden_covers_every_region():
     assert (dx == 0).any() and (dx != 0).any() and (dzero != 0).any()
     xp = GOLDEN["t_int4_pow2_gs0/elem"][0]
     assert (np.abs(xp / 0.25 % 1) == 0.5).sum() >= 8  # exact halfway points (power-of-two scale)
-    scale, zp, qmin, qmax, _, _ = GOLDEN["t_zp_half_gs0/params"]
+    scale, zp, quant_min, quant_max, _, _ = GOLDEN["t_zp_half_gs0/params"]
     assert zp == 2.5  # the forward/backward zero-point quirk is exercised
 
 
 # ----- LSQ by hand ------------------------------------------------------------------------
 def test_lsq_hand_table_band_edges():
-    # s = 1, z = 0, qmin = -4, qmax = 3; the half-step bands just outside the range
+    # s = 1, z = 0, quant_min = -4, quant_max = 3; the half-step bands just outside the range
     x = f32([3.3, 3.5, 3.6, -4.4, -4.5, -4.6, 0.25, 1.5, 2.5])
     y, dx, ds, dz = run_tensor(x, np.ones(9, f32), 1.0, 0.0, -4, 3)
     np.testing.assert_array_equal(y, [3, 3, 3, -4, -4, -4, 0, 2, 2])
     np.testing.assert_array_equal(dx, [1, 0, 0, 1, 1, 0, 1, 1, 1])  # mask on rint(x/s): 3.5 -> 4 is out
     per_elem = [run_tensor(x[i:i + 1], np.ones(1, f32), 1.0, 0.0, -4, 3)[2][0] for i in range(9)]
-    # inside: rint(x/s) - x/s ; above: qmax - z ; below: qmin - z
+    # inside: rint(x/s) - x/s ; above: quant_max - z ; below: quant_min - z
     np.testing.assert_allclose(per_elem, [-0.3, 3, 3, 0.4, 0.5, -4, -0.25, 0.5, -0.5], atol=1e-6)
     assert dz[0] == -3.0  # -s for each of the 3 clipped elements
 
@@ -113,7 +113,7 @@ def test_lsq_grad_factor_scales_only_qparam_grads():
 
 
 def test_lsq_scale_grad_is_true_gradient_where_clipped():
-    # all elements clipped: y = (qmax - z) s or (qmin - z) s, so dy/ds is exact there
+    # all elements clipped: y = (quant_max - z) s or (quant_min - z) s, so dy/ds is exact there
     x = np.array([-5.0, -3.1, 2.9, 4.0, 8.0], dtype=np.float64)
     assert gradcheck(lambda s: lsq_tensor(Tensor(x, dtype=np.float64), s, Tensor(np.zeros(1), dtype=np.float64),
                                           -4, 3), np.array([0.4]))
@@ -201,20 +201,20 @@ def test_lsq_degenerate_inputs():
     y, dx, ds, _ = run_tensor(f32([np.inf, -np.inf, 0.0]), np.ones(3, f32), 0.5, 0.0, -8, 7)
     np.testing.assert_array_equal(y, [3.5, -4.0, 0.0])
     np.testing.assert_array_equal(dx, [0, 0, 1])
-    assert ds[0] == 7 - 8  # qmax + qmin edges, the zero contributes 0
+    assert ds[0] == 7 - 8  # quant_max + quant_min edges, the zero contributes 0
 
 
 @settings(max_examples=40, deadline=None)
 @given(hnp.arrays(np.float32, st.integers(1, 20), elements=st.floats(-50, 50, width=32)),
        st.floats(0.01, 4.0).map(f32), st.sampled_from([(-8, 7), (0, 15), (-128, 127)]))
 def test_lsq_properties(x, s, qr):
-    qmin, qmax = qr
-    y, dx, _, _ = run_tensor(x, np.ones_like(x), s, 0.0, qmin, qmax)
+    quant_min, quant_max = qr
+    y, dx, _, _ = run_tensor(x, np.ones_like(x), s, 0.0, quant_min, quant_max)
     q = y / f32(s)
     np.testing.assert_allclose(q, np.rint(q), atol=1e-3)  # on the grid
-    assert (q >= qmin - 1e-3).all() and (q <= qmax + 1e-3).all()
+    assert (q >= quant_min - 1e-3).all() and (q <= quant_max + 1e-3).all()
     assert set(np.unique(dx)) <= {0.0, 1.0}
-    inside = (np.rint(x * (f32(1) / f32(s))) >= qmin) & (np.rint(x * (f32(1) / f32(s))) <= qmax)
+    inside = (np.rint(x * (f32(1) / f32(s))) >= quant_min) & (np.rint(x * (f32(1) / f32(s))) <= quant_max)
     np.testing.assert_array_equal(np.abs(y - x)[inside] <= f32(s) / 2 * (1 + 1e-5), True)
 
 

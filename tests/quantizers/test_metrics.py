@@ -58,14 +58,14 @@ def test_expected_mse_matches_measurement_at_4_bits():
 def test_quant_error_matches_fake_quantize_and_splits_the_mse():
     x = np.random.default_rng(1).normal(0, 1, (8, 50)).astype(np.float32)
     r = quant_error(x, bits=4, clip=0.6)
-    qmin, qmax = qrange(4)
-    s, z = calc_qparams(np.float32(0.6) * x.min(), np.float32(0.6) * x.max(), qmin, qmax)
-    np.testing.assert_array_equal(r["x_hat"], fake_quantize(x, s, z, qmin, qmax))
+    quant_min, quant_max = qrange(4)
+    s, z = calc_qparams(np.float32(0.6) * x.min(), np.float32(0.6) * x.max(), quant_min, quant_max)
+    np.testing.assert_array_equal(r["x_hat"], fake_quantize(x, s, z, quant_min, quant_max))
     assert r["mse"] == pytest.approx(r["rounding_mse"] + r["clipping_mse"])
     assert r["mse"] == pytest.approx(mse(x, r["x_hat"]))
     assert r["clipping_mse"] > 0 and 0 < r["clipped_fraction"] < 0.5
     # clipped values sit on the end levels
-    assert set(np.unique(r["x_hat"][r["clipped"]])) <= {np.float32((qmin - z) * s), np.float32((qmax - z) * s)}
+    assert set(np.unique(r["x_hat"][r["clipped"]])) <= {np.float32((quant_min - z) * s), np.float32((quant_max - z) * s)}
 
 
 def test_full_range_clips_nothing():

@@ -70,10 +70,10 @@ def test_mse_keeps_the_full_range_when_it_is_exact_and_clips_an_outlier():
     ob(x)
     s, z = ob.calculate_qparams()
     assert 0.4 < ob.best_alpha < 0.9
-    qmin, qmax = qrange(4)
-    s1, z1 = calc_qparams(x.min(), x.max(), qmin, qmax, symmetric=True)  # the full range (alpha = 1)
-    mse = np.mean((fake_quantize(x, s, z, qmin, qmax) - x) ** 2)
-    assert mse < 0.7 * np.mean((fake_quantize(x, s1, z1, qmin, qmax) - x) ** 2)
+    quant_min, quant_max = qrange(4)
+    s1, z1 = calc_qparams(x.min(), x.max(), quant_min, quant_max, symmetric=True)  # the full range (alpha = 1)
+    mse = np.mean((fake_quantize(x, s, z, quant_min, quant_max) - x) ** 2)
+    assert mse < 0.7 * np.mean((fake_quantize(x, s1, z1, quant_min, quant_max) - x) ** 2)
 
 
 def test_histogram_helpers_hand_computed():

@@ -56,8 +56,8 @@ def test_output_is_floor_or_ceil(x, seed):
 
 def test_stochastic_quantize_grid_clip_and_mean():
     x = np.array([0.13, -0.27, 0.9, -5.0, 5.0], f32)
-    s, qmin, qmax = f32(0.1), -8, 7
-    draws = np.stack([stochastic_quantize(x, s, qmin, qmax, rng) for rng in [np.random.default_rng(3)] * 4000])
+    s, quant_min, quant_max = f32(0.1), -8, 7
+    draws = np.stack([stochastic_quantize(x, s, quant_min, quant_max, rng) for rng in [np.random.default_rng(3)] * 4000])
     k = draws / s
     np.testing.assert_allclose(k, np.rint(k), atol=1e-4)  # on the grid
     assert draws.min() >= -0.8 - 1e-6 and draws.max() <= 0.7 + 1e-6
@@ -73,7 +73,7 @@ def test_stochastic_quantize_zero_point_and_per_channel_scale():
     y = stochastic_quantize(x, np.array([[0.25], [1.0]], f32), 0, 255, 0, zero_point=3)
     np.testing.assert_array_equal(y, x)  # every value already on its channel's grid
     y = stochastic_quantize(f32([-1.0]), 0.25, 0, 255, 0, zero_point=3)
-    np.testing.assert_array_equal(y, [-0.75])  # (qmin - z) s
+    np.testing.assert_array_equal(y, [-0.75])  # (quant_min - z) s
 
 
 def test_stochastic_fake_quantize_ste():
@@ -81,7 +81,7 @@ def test_stochastic_fake_quantize_ste():
     y = stochastic_fake_quantize(x, 0.1, -8, 7, np.random.default_rng(0))
     np.testing.assert_array_equal(y.data, stochastic_quantize(x.data, 0.1, -8, 7, np.random.default_rng(0)))
     y.backward(f32([1, 2, 3, 4]))
-    np.testing.assert_array_equal(x.grad, [1, 2, 0, 0])  # 0.9 / 0.1 = 9 > qmax = 7, -50 < -8
+    np.testing.assert_array_equal(x.grad, [1, 2, 0, 0])  # 0.9 / 0.1 = 9 > quant_max = 7, -50 < -8
 
 
 def test_quantize_gradient_levels_and_unbiased():
@@ -108,8 +108,8 @@ def test_quantize_gradient_degenerate():
     (lambda: stochastic_round(np.array([1.0]), -1), "rng must be a np.random.Generator or an int seed >= 0, got -1"),
     (lambda: stochastic_quantize(f32([1.0]), 0.0, -8, 7, 0), "scale must be positive and finite"),
     (lambda: stochastic_quantize(f32([1.0]), np.inf, -8, 7, 0), "scale must be positive and finite"),
-    (lambda: stochastic_quantize(f32([1.0]), 0.1, 7, -8, 0), "qmin must be < qmax, got qmin=7, qmax=-8"),
-    (lambda: stochastic_quantize(f32([1.0]), 0.1, 0.5, 7, 0), "qmin must be an int"),
+    (lambda: stochastic_quantize(f32([1.0]), 0.1, 7, -8, 0), "quant_min must be < quant_max, got quant_min=7, quant_max=-8"),
+    (lambda: stochastic_quantize(f32([1.0]), 0.1, 0.5, 7, 0), "quant_min must be an int"),
     (lambda: quantize_gradient(f32([1.0]), 1, 0), "bits must be an int in 2..16, got 1"),
     (lambda: quantize_gradient(f32([1.0]), 17, 0), "bits must be an int in 2..16, got 17"),
     (lambda: quantize_gradient(f32([np.inf]), 8, 0), "g must be finite"),

@@ -67,7 +67,7 @@ def test_hand_computed_symmetric_and_degenerate_qparams():
     s, z = calc_qparams(-1.0, 2.0, -128, 127, symmetric=True)
     assert s == f32(2.0) / f32(127.5) and z == 0
     assert calc_qparams(-1.0, 2.0, 0, 255, symmetric=True)[1] == 128
-    # all zeros: s = eps; affine z = qmin - rint(0) = qmin (torch gives -128 for qint8 too)
+    # all zeros: s = eps; affine z = quant_min - rint(0) = quant_min (torch gives -128 for qint8 too)
     assert calc_qparams(0.0, 0.0, -128, 127) == (f32(FLOAT32_EPS), -128)
     # a positive constant 1.5: min' = 0, s = 1.5/255, z = 0
     s, z = calc_qparams(1.5, 1.5, 0, 255)
@@ -81,12 +81,12 @@ def test_hand_computed_symmetric_and_degenerate_qparams():
 def _fq_cases():
     """Unpack the fake-quant cases stored one after another in fq_x, fq_y, ... (see the generator)."""
     cases, at, at_s = [], 0, 0
-    for qmin, qmax, axis, ndim, *shape in GOLDEN["fq_meta"]:
+    for quant_min, quant_max, axis, ndim, *shape in GOLDEN["fq_meta"]:
         shape = tuple(int(n) for n in shape[:ndim])
         n, c = int(np.prod(shape)), (1 if axis == -99 else shape[axis])
         case = {k: GOLDEN[f"fq_{k}"][at:at + n].reshape(shape) for k in ("x", "y", "g", "grad")}
         case.update(scale=GOLDEN["fq_scale"][at_s:at_s + c], zp=GOLDEN["fq_zp"][at_s:at_s + c],
-                    qmin=int(qmin), qmax=int(qmax), axis=None if axis == -99 else int(axis))
+                    quant_min=int(quant_min), quant_max=int(quant_max), axis=None if axis == -99 else int(axis))
         cases.append(case)
         at, at_s = at + n, at_s + c
     return cases
@@ -94,14 +94,14 @@ def _fq_cases():
 
 @pytest.mark.parametrize("g", _fq_cases())
 def test_fake_quantize_matches_torch(g):
-    qmin, qmax, axis = g["qmin"], g["qmax"], g["axis"]
+    quant_min, quant_max, axis = g["quant_min"], g["quant_max"], g["axis"]
     scale, zp = (g["scale"], g["zp"]) if axis is not None else (float(g["scale"][0]), int(g["zp"][0]))
     x = Tensor(g["x"], requires_grad=True)
-    y = fake_quantize(x, scale, zp, qmin, qmax, axis=axis)
+    y = fake_quantize(x, scale, zp, quant_min, quant_max, axis=axis)
     y.backward(g["g"])
     assert np.array_equal(y.data, g["y"]), np.flatnonzero(y.data != g["y"])[:10]
     assert np.array_equal(x.grad, g["grad"])
-    assert np.array_equal(dequantize(quantize(g["x"], scale, zp, qmin, qmax, axis), scale, zp, axis), g["y"])
+    assert np.array_equal(dequantize(quantize(g["x"], scale, zp, quant_min, quant_max, axis), scale, zp, axis), g["y"])
 
 
 def _rows():
@@ -111,12 +111,12 @@ def _rows():
 
 @pytest.mark.parametrize("r, bits, signed, symmetric, rr", list(_rows()))
 def test_calc_qparams_matches_torch(r, bits, signed, symmetric, rr):
-    qmin, qmax = qrange(bits, signed, reduce_range=rr)
+    quant_min, quant_max = qrange(bits, signed, reduce_range=rr)
     lo, hi = GOLDEN["qp_lo"], GOLDEN["qp_hi"]
     for j in range(len(lo)):  # per tensor, one (min, max) at a time
-        s, z = calc_qparams(lo[j], hi[j], qmin, qmax, symmetric=symmetric)
+        s, z = calc_qparams(lo[j], hi[j], quant_min, quant_max, symmetric=symmetric)
         assert (s, z) == (GOLDEN["qp_scale"][r, j], GOLDEN["qp_zp"][r, j]), (lo[j], hi[j])
-    s, z = calc_qparams(lo, hi, qmin, qmax, symmetric=symmetric)  # per channel
+    s, z = calc_qparams(lo, hi, quant_min, quant_max, symmetric=symmetric)  # per channel
     assert np.array_equal(s, GOLDEN["qp_pc_scale"][r]) and np.array_equal(z, GOLDEN["qp_pc_zp"][r])
 
 
@@ -144,56 +144,56 @@ def test_array_in_array_out_tensor_in_tensor_out():
 
 # ----- the STE backward ------------------------------------------------------------------
 def test_backward_is_grad_times_mask_on_a_grid():
-    s, z, qmin, qmax = f32(0.25), 2, -8, 7
+    s, z, quant_min, quant_max = f32(0.25), 2, -8, 7
     xs = np.linspace(-4, 4, 321, dtype=f32)  # covers both clipping sides and ties
     g = np.random.default_rng(0).standard_normal(xs.shape).astype(f32)
     x = Tensor(xs, requires_grad=True)
-    fake_quantize(x, s, z, qmin, qmax).backward(g)
+    fake_quantize(x, s, z, quant_min, quant_max).backward(g)
     q = np.rint(xs * (f32(1) / s)) + z
-    mask = (q >= qmin) & (q <= qmax)
+    mask = (q >= quant_min) & (q <= quant_max)
     assert np.array_equal(x.grad, g * mask)
     assert 0 < mask.sum() < mask.size  # the grid really reaches both regions
     # second backward accumulates (PyTorch's rule)
-    y = FakeQuantizeFunction.apply(x, s, z, qmin, qmax)
+    y = FakeQuantizeFunction.apply(x, s, z, quant_min, quant_max)
     y.backward(g)
     assert np.array_equal(x.grad, 2 * g * mask)
 
 
 def test_backward_matches_finite_differences_of_the_surrogate():
     # The STE backward is the exact derivative of the surrogate clip(x, lo, hi) with
-    # lo = (qmin - z - 1/2) s and hi = (qmax - z + 1/2) s, away from the two kinks.
-    s, z, qmin, qmax = 0.5, 1, -4, 3
-    lo, hi = (qmin - z - 0.5) * s, (qmax - z + 0.5) * s
+    # lo = (quant_min - z - 1/2) s and hi = (quant_max - z + 1/2) s, away from the two kinks.
+    s, z, quant_min, quant_max = 0.5, 1, -4, 3
+    lo, hi = (quant_min - z - 0.5) * s, (quant_max - z + 0.5) * s
     xs = np.linspace(-4.1, 3.3, 200)
     xs = xs[(np.abs(xs - lo) > 1e-2) & (np.abs(xs - hi) > 1e-2)]
     h = 1e-4
     numeric = (np.clip(xs + h, lo, hi) - np.clip(xs - h, lo, hi)) / (2 * h)
     x = Tensor(xs.astype(f32), requires_grad=True)
-    fake_quantize(x, s, z, qmin, qmax).backward(np.ones(xs.size, f32))
+    fake_quantize(x, s, z, quant_min, quant_max).backward(np.ones(xs.size, f32))
     assert np.allclose(x.grad, numeric, atol=1e-6), (x.grad, numeric)
 
 
 # ----- properties ------------------------------------------------------------------------------
 def _setup(data):
     bits = data.draw(st.sampled_from([2, 3, 4, 8]), label="bits")
-    qmin, qmax = qrange(bits, data.draw(st.booleans(), label="signed"))
+    quant_min, quant_max = qrange(bits, data.draw(st.booleans(), label="signed"))
     s = f32(2.0 ** data.draw(st.floats(-10, 4), label="log2 s"))
-    z = data.draw(st.integers(qmin, qmax), label="z")
-    lim = float(f32(s * (qmax - qmin + 6)))
+    z = data.draw(st.integers(quant_min, quant_max), label="z")
+    lim = float(f32(s * (quant_max - quant_min + 6)))
     x = data.draw(hnp.arrays(np.float32, st.integers(1, 30), elements=st.floats(-lim, lim, width=32)), label="x")
-    return x, s, z, qmin, qmax
+    return x, s, z, quant_min, quant_max
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.data())
 def test_properties_per_tensor(data):
-    x, s, z, qmin, qmax = _setup(data)
-    y = fake_quantize(x, s, z, qmin, qmax)
-    assert np.array_equal(fake_quantize(y, s, z, qmin, qmax), y)  # idempotent
+    x, s, z, quant_min, quant_max = _setup(data)
+    y = fake_quantize(x, s, z, quant_min, quant_max)
+    assert np.array_equal(fake_quantize(y, s, z, quant_min, quant_max), y)  # idempotent
     order = np.argsort(x, kind="stable")
     assert np.all(np.diff(y[order]) >= 0)  # monotonic non-decreasing
-    assert np.array_equal(dequantize(quantize(x, s, z, qmin, qmax), s, z), y)
-    inside = (x >= (qmin - z) * s) & (x <= (qmax - z) * s)
+    assert np.array_equal(dequantize(quantize(x, s, z, quant_min, quant_max), s, z), y)
+    inside = (x >= (quant_min - z) * s) & (x <= (quant_max - z) * s)
     err = np.abs(y.astype(np.float64) - x)[inside]
     assert np.all(err <= s / 2 * (1 + 2.0 ** -20) + 2 * np.spacing(np.abs(x[inside])))
 
@@ -203,30 +203,30 @@ def test_properties_per_tensor(data):
 def test_per_channel_equals_per_tensor_on_each_slice(data):
     shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3), label="shape")
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
-    qmin, qmax = qrange(data.draw(st.sampled_from([2, 4, 8])), data.draw(st.booleans()))
+    quant_min, quant_max = qrange(data.draw(st.sampled_from([2, 4, 8])), data.draw(st.booleans()))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
     x = (rng.standard_normal(shape) * 3).astype(f32)
     C = shape[axis]
     s = np.exp(rng.uniform(-3, 1, C)).astype(f32)
-    z = rng.integers(qmin, qmax + 1, C)
-    y = fake_quantize(x, s, z, qmin, qmax, axis=axis)
-    q = quantize(x, s, z, qmin, qmax, axis=axis)
+    z = rng.integers(quant_min, quant_max + 1, C)
+    y = fake_quantize(x, s, z, quant_min, quant_max, axis=axis)
+    q = quantize(x, s, z, quant_min, quant_max, axis=axis)
     for c in range(C):
         sl = np.take(x, c, axis=axis)
-        assert np.array_equal(np.take(y, c, axis=axis), fake_quantize(sl, s[c], z[c], qmin, qmax))
-        assert np.array_equal(np.take(q, c, axis=axis), quantize(sl, s[c], z[c], qmin, qmax))
+        assert np.array_equal(np.take(y, c, axis=axis), fake_quantize(sl, s[c], z[c], quant_min, quant_max))
+        assert np.array_equal(np.take(q, c, axis=axis), quantize(sl, s[c], z[c], quant_min, quant_max))
 
 
 # ----- error messages ----------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(qmin=5, qmax=4), "qmin must be <= qmax, got qmin=5, qmax=4"),
-    (dict(qmin=0.5), "qmin must be an int"),
+    (dict(quant_min=5, quant_max=4), "quant_min must be <= quant_max, got quant_min=5, quant_max=4"),
+    (dict(quant_min=0.5), "quant_min must be an int"),
     (dict(scale=0.0), "scale must be positive and finite"),
     (dict(scale=-1.0), "scale must be positive"),
     (dict(scale=np.inf), "scale must be positive and finite"),
     (dict(scale=np.nan), "scale must be positive"),
     (dict(scale=1e-45), "finite float32 1/scale"),
-    (dict(zero_point=200), r"zero_point must lie in \[qmin, qmax\] = \[-128, 127\], got 200"),
+    (dict(zero_point=200), r"zero_point must lie in \[quant_min, quant_max\] = \[-128, 127\], got 200"),
     (dict(zero_point=1.5), "zero_point must be integer-valued"),
     (dict(scale=[0.1, 0.2], zero_point=[0, 0]), "pass axis= for per-channel"),
     (dict(axis=2, scale=[0.1, 0.2], zero_point=[0, 0]), r"axis must be an int in \[-2, 2\) for x with ndim=2, got axis=2"),
@@ -235,11 +235,11 @@ def test_per_channel_equals_per_tensor_on_each_slice(data):
     (dict(axis=1, scale=[0.1, 0.2, 0.3], zero_point=[0, 0]), "zero_point must have shape"),
 ])
 def test_fake_quantize_errors(kwargs, match):
-    args = dict(x=np.ones((2, 3), f32), scale=0.1, zero_point=0, qmin=-128, qmax=127)
+    args = dict(x=np.ones((2, 3), f32), scale=0.1, zero_point=0, quant_min=-128, quant_max=127)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         fake_quantize(**args)
-    if "axis" not in kwargs and "qmin" not in kwargs:
+    if "axis" not in kwargs and "quant_min" not in kwargs:
         with pytest.raises(ValueError, match=match):
             quantize(**args)
 
@@ -257,7 +257,7 @@ def test_nan_is_rejected_everywhere():
     ((2.0, 1.0, -128, 127), "min_val must be <= max_val"),
     ((np.nan, 1.0, -128, 127), "min_val must be finite"),
     ((0.0, np.inf, -128, 127), "max_val must be finite"),
-    ((0.0, 1.0, 3, 3), "qmin must be < qmax"),
+    ((0.0, 1.0, 3, 3), "quant_min must be < quant_max"),
     (([0.0, 1.0], [1.0], -128, 127), "one shape"),
 ])
 def test_calc_qparams_errors(args, match):

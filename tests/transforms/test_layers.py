@@ -88,19 +88,19 @@ def test_fake_quantize_rejects_bad_observer():
 def test_default_qconfig_is_torchs_defaults():
     cfg = default_qconfig()
     w, a = cfg.weight(), cfg.activation()
-    assert (w.qmin, w.qmax, w.observer.symmetric, type(w.observer)) == (-128, 127, True, MinMaxObserver)
-    assert (a.qmin, a.qmax, a.observer.symmetric) == (0, 255, False)
+    assert (w.quant_min, w.quant_max, w.observer.symmetric, type(w.observer)) == (-128, 127, True, MinMaxObserver)
+    assert (a.quant_min, a.quant_max, a.observer.symmetric) == (0, 255, False)
     assert type(a.observer).__name__ == "MovingAverageMinMaxObserver"
     assert w is not cfg.weight()                                  # a fresh module per call
     wpc = default_qconfig(4, 6, per_channel=True).weight()
-    assert (wpc.qmin, wpc.qmax, wpc.axis) == (-8, 7, 0)
-    assert default_qconfig(4, 6).activation().qmax == 63
+    assert (wpc.quant_min, wpc.quant_max, wpc.axis) == (-8, 7, 0)
+    assert default_qconfig(4, 6).activation().quant_max == 63
 
 
 def test_qconfig_with_partial_and_errors():
     cfg = QConfig(weight=functools.partial(FakeQuantize, MSEObserver, signed=True, symmetric=True),
                   activation=FakeQuantize.with_args(observer=MinMaxObserver, bits=4))
-    assert isinstance(cfg.weight().observer, MSEObserver) and cfg.activation().qmax == 15
+    assert isinstance(cfg.weight().observer, MSEObserver) and cfg.activation().quant_max == 15
     with pytest.raises(TypeError, match="QConfig.weight"):
         QConfig(weight=3)
     with pytest.raises(ValueError, match="w_bits"):
@@ -201,8 +201,8 @@ def test_lsq_qconfig_registers_learnable_scales():
     names = dict(ql.named_parameters())
     assert {"weight", "bias", "weight_fake_quant.scale", "input_fake_quant.scale"} <= set(names)
     assert names["weight_fake_quant.scale"].grad is not None
-    s, z, qmin, qmax, axis = ql.weight_fake_quant.qparams()
-    assert (qmin, qmax, axis, int(z)) == (-8, 7, None, 0) and s > 0
+    s, z, quant_min, quant_max, axis = ql.weight_fake_quant.qparams()
+    assert (quant_min, quant_max, axis, int(z)) == (-8, 7, None, 0) and s > 0
 
 
 def test_pact_qconfig_and_learned_errors():
@@ -210,8 +210,8 @@ def test_pact_qconfig_and_learned_errors():
     y = qr(Tensor(np.array([-1.0, 0.5, 5.0], np.float32)))
     assert y.data.tolist()[2] == 2.0 and y.data.min() == 0.0
     assert list(dict(qr.named_parameters())) == ["fake_quant.alpha"]
-    s, z, qmin, qmax, _ = qr.fake_quant.qparams()
-    assert np.isclose(s, 2.0 / 7) and (qmin, qmax) == (0, 7)
+    s, z, quant_min, quant_max, _ = qr.fake_quant.qparams()
+    assert np.isclose(s, 2.0 / 7) and (quant_min, quant_max) == (0, 7)
     with pytest.raises(TypeError, match="quantizer"):
         LearnedFakeQuantize(3)
     with pytest.raises(ValueError, match="not initialised"):

@@ -108,11 +108,11 @@ def test_prepare_non_sequential_model_is_wrapped():
 def test_per_layer_qconfig_dict_for_mixed_precision():
     cfg = {"": default_qconfig(8, 8), "2": default_qconfig(4, 4), nn.Conv2d: None, "4": None}
     qm = prepare(mlp(), cfg)
-    assert qm[1].weight_fake_quant.qmax == 127
-    assert qm[3].weight_fake_quant.qmax == 7 and qm[4].fake_quant.qmax == 15  # its ReLU: 4-bit too
+    assert qm[1].weight_fake_quant.quant_max == 127
+    assert qm[3].weight_fake_quant.quant_max == 7 and qm[4].fake_quant.quant_max == 15  # its ReLU: 4-bit too
     assert type(qm[5]) is nn.Linear                                # "4": None stays float
     type_cfg = {nn.Linear: default_qconfig(6, 8)}
-    assert prepare(mlp(), type_cfg)[1].weight_fake_quant.qmax == 31
+    assert prepare(mlp(), type_cfg)[1].weight_fake_quant.quant_max == 31
     with pytest.raises(TypeError, match="qconfig"):
         prepare(mlp(), "int8")
     with pytest.raises(TypeError, match=r"qconfig\['2'\]"):

@@ -156,9 +156,9 @@ def test_static_figures_draw_what_they_say():
     plt.close(fig)
     fig = plot_lsq_step_grad(bits=3)
     v, ds = fig.axes[1].lines[0].get_data()
-    qmin, qmax = -4, 3
-    assert np.all(ds[v < qmin - 0.5] == qmin) and np.all(ds[v > qmax + 0.5] == qmax)
-    inside = (v > qmin + 0.01) & (v < qmax - 0.01)
+    quant_min, quant_max = -4, 3
+    assert np.all(ds[v < quant_min - 0.5] == quant_min) and np.all(ds[v > quant_max + 0.5] == quant_max)
+    inside = (v > quant_min + 0.01) & (v < quant_max - 0.01)
     np.testing.assert_allclose(ds[inside], np.rint(v[inside]) - v[inside], atol=1e-6)
     plt.close(fig)
     rows = {"linear": [coin_ste(p, lambda q: 3 * q, lambda q: 3 + 0 * q, n=100) for p in (0.2, 0.8)]}
