@@ -17,28 +17,16 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from .ste import SIGN_ESTIMATORS, get_estimator, sign
-from ..validate import as_float
+from ..validate import as_float, as_tensor
 
 __all__ = [
     "binarize", "xnor_alpha", "XnorBinarize", "xnor_binarize", "Standardize", "standardize",
-    "libra_pb_scale", "libra_pb", "binary_entropy", "Binarize01", "binarize01",
+    "libra_pb_scale", "libra_pb", "binary_entropy", "Binarize01", "binarize01", "reduce_axes", "channel_size",
 ]
 
 
-# ----- checks and shared helpers ----------------------------------------------------------
-def _as_float(x, name: str = "w") -> np.ndarray:
-    return as_float(x, name)
-
-
-def _t(x, name: str = "w") -> Tensor:
-    """A checked Tensor: Tensors pass through (integer ones become float32), arrays are wrapped."""
-    if isinstance(x, Tensor):
-        data = _as_float(x.data, name)
-        return x if data is x.data else Tensor(data)
-    return Tensor(_as_float(x, name))
-
-
-def _reduce_axes(ndim: int, axis) -> tuple:
+# ----- per-channel helpers (also used by ternary) ----------------------------------------------------------
+def reduce_axes(ndim: int, axis) -> tuple:
     """The axes a per-channel statistic averages over: all but ``axis`` (all when ``axis`` is None)."""
     if axis is None:
         return tuple(range(ndim))
@@ -47,7 +35,7 @@ def _reduce_axes(ndim: int, axis) -> tuple:
     return tuple(i for i in range(ndim) if i != axis % ndim)
 
 
-def _channel_size(shape: tuple, axes: tuple) -> int:
+def channel_size(shape: tuple, axes: tuple) -> int:
     return int(np.prod([shape[i] for i in axes], dtype=np.int64))
 
 
@@ -62,7 +50,7 @@ def binarize(w, estimator: str = "identity", **params) -> Tensor:
     """
     if estimator not in SIGN_ESTIMATORS:
         raise ValueError(f"estimator must be one of {SIGN_ESTIMATORS}, got {estimator!r}")
-    return get_estimator(estimator).apply(_t(w), **params)
+    return get_estimator(estimator).apply(as_tensor(w, "w"), **params)
 
 
 # ----- XNOR-Net ------------------------------------------------------------------------------
@@ -74,8 +62,8 @@ def xnor_alpha(w, axis: int | None = 0) -> np.ndarray:
     $W^\\top B^* = \\|W\\|_1$; then $dJ/d\\alpha = 2\\alpha n - 2\\|W\\|_1 = 0$ gives
     $\\alpha^* = \\|W\\|_1 / n$. ``n`` = elements per channel. Shape ``(w.shape[axis],)`` or ``()``.
     """
-    w = _as_float(w)
-    return np.mean(np.abs(w), axis=_reduce_axes(w.ndim, axis))
+    w = as_float(w, "w")
+    return np.mean(np.abs(w), axis=reduce_axes(w.ndim, axis))
 
 
 class XnorBinarize(Function):
@@ -91,7 +79,7 @@ class XnorBinarize(Function):
     """
     @staticmethod
     def forward(ctx, w, axis, grad):
-        axes = _reduce_axes(w.ndim, axis)
+        axes = reduce_axes(w.ndim, axis)
         alpha = np.mean(np.abs(w), axis=axes, keepdims=True)
         b = sign(w, dtype=w.dtype)
         ctx.save_for_backward(w, b, alpha, axes, grad)
@@ -100,7 +88,7 @@ class XnorBinarize(Function):
     @staticmethod
     def backward(ctx, g):
         w, b, alpha, axes, mode = ctx.saved_tensors
-        n = _channel_size(w.shape, axes)
+        n = channel_size(w.shape, axes)
         ste = alpha * (np.abs(w) <= 1)
         if mode == "paper":
             return g * (1.0 / n + ste), None, None
@@ -114,8 +102,8 @@ def xnor_binarize(w, axis: int | None = 0, grad: str = "paper") -> Tensor:
     """
     if grad not in ("paper", "full"):
         raise ValueError(f"grad must be 'paper' or 'full', got {grad!r}")
-    wt = _t(w)
-    _reduce_axes(wt.ndim, axis)
+    wt = as_tensor(w, "w")
+    reduce_axes(wt.ndim, axis)
     return XnorBinarize.apply(wt, axis, grad)
 
 
@@ -129,8 +117,8 @@ class Standardize(Function):
     """
     @staticmethod
     def forward(ctx, w, axis, ddof):
-        axes = _reduce_axes(w.ndim, axis)
-        n = _channel_size(w.shape, axes)
+        axes = reduce_axes(w.ndim, axis)
+        n = channel_size(w.shape, axes)
         centred = w - np.mean(w, axis=axes, keepdims=True)
         var = np.sum(centred * centred, axis=axes, keepdims=True) / max(n - ddof, 1)
         std = np.sqrt(var)
@@ -150,8 +138,8 @@ def standardize(w, axis: int | None = 0, ddof: int = 1) -> Tensor:
     """Per-channel zero mean, unit standard deviation (IR-Net's balance step); see :class:`Standardize`."""
     if isinstance(ddof, bool) or ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
-    wt = _t(w)
-    _reduce_axes(wt.ndim, axis)
+    wt = as_tensor(w, "w")
+    reduce_axes(wt.ndim, axis)
     return Standardize.apply(wt, axis, ddof)
 
 
@@ -161,8 +149,8 @@ def libra_pb_scale(w_std, axis: int | None = 0) -> np.ndarray:
     ``w_std`` is the standardized weight. A shift instead of a multiply at inference.
     Channels with $\\|\\hat w\\|_1 = 0$ get $s = 0$. Shape ``(w.shape[axis],)`` or ``()``.
     """
-    w_std = _as_float(w_std, "w_std")
-    mean_abs = np.mean(np.abs(w_std), axis=_reduce_axes(w_std.ndim, axis)).astype(np.float64)
+    w_std = as_float(w_std, "w_std")
+    mean_abs = np.mean(np.abs(w_std), axis=reduce_axes(w_std.ndim, axis)).astype(np.float64)
     with np.errstate(divide="ignore"):
         exps = np.rint(np.log2(np.where(mean_abs > 0, mean_abs, 1.0)))
     return np.where(mean_abs > 0, np.exp2(exps), 0.0).astype(w_std.dtype)
@@ -192,7 +180,7 @@ def binary_entropy(b) -> float:
 
     1 bit when the signs are balanced, 0 when all agree. Works for ±1, 0/1 or ±s codes.
     """
-    b = _as_float(b, "b")
+    b = as_float(b, "b")
     p = float(np.mean(b > 0))
     if p in (0.0, 1.0):
         return 0.0
@@ -226,4 +214,4 @@ def binarize01(x, threshold: float = 0.5, window: float = 0.5) -> Tensor:
             raise TypeError(f"{name} must be a finite number, got {value!r}")
         if not (math.isfinite(value) and value > lo):
             raise ValueError(f"{name} must be a finite number{' > 0' if lo == 0 else ''}, got {value}")
-    return Binarize01.apply(_t(x, "x"), float(threshold), float(window))
+    return Binarize01.apply(as_tensor(x, "x"), float(threshold), float(window))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
-from .stochastic import _rng
-from .ste import _positive, sign
+from .ste import sign
+from ..validate import check_positive, check_rng
 
 __all__ = ["PACTFunction", "pact", "PACT", "QuantizeK", "quantize_k", "DoReFaWeight", "dorefa_weight",
            "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad"]
@@ -86,7 +86,7 @@ class PACT:
 
     def __init__(self, bits: int, alpha: float = 10.0):
         self.bits = _check_bits(bits)
-        self.alpha = Tensor(np.array([_positive(alpha, "alpha")], dtype=np.float32), requires_grad=True)
+        self.alpha = Tensor(np.array([check_positive(alpha, "alpha")], dtype=np.float32), requires_grad=True)
 
     def parameters(self) -> list:
         return [self.alpha]
@@ -199,7 +199,7 @@ def dorefa_grad(g, bits: int, rng, per_sample: bool = False) -> np.ndarray:
     """
     g = _float(g, "g")
     bits = _check_bits(bits)
-    rng = _rng(rng)
+    rng = check_rng(rng)
     if not np.isfinite(g).all():
         raise ValueError("g must be finite (an inf gradient has no max to scale by)")
     axes = tuple(range(1, g.ndim)) if per_sample and g.ndim > 1 else None
@@ -215,7 +215,7 @@ class QuantizeGrad(Function):
     "$y = x$; backward $\\tilde g$ = :func:`dorefa_grad` (g, bits, rng) (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits, rng, per_sample=False):
-        ctx.save_for_backward(_check_bits(bits), _rng(rng), per_sample)
+        ctx.save_for_backward(_check_bits(bits), check_rng(rng), per_sample)
         return _float(x, "x").copy()
 
     @staticmethod

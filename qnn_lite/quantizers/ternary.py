@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from ..autograd import Function, Tensor
-from .binary import _as_float, _channel_size, _reduce_axes, _t
+from ..validate import as_float, as_tensor
+from .binary import channel_size, reduce_axes
 from .ste import sign
 
 __all__ = [
@@ -31,7 +32,7 @@ def _check_fraction(value, name: str) -> float:
 
 # ----- TWN -------------------------------------------------------------------------------------
 def _twn(w: np.ndarray, axis, delta_factor: float):
-    axes = _reduce_axes(w.ndim, axis)
+    axes = reduce_axes(w.ndim, axis)
     a = np.abs(w)
     delta = delta_factor * np.mean(a, axis=axes, keepdims=True)
     keep = a > delta
@@ -49,9 +50,9 @@ def twn_params(w, axis: int | None = None, delta_factor: float = 0.7) -> tuple[n
     $\\Delta$ (all zeros) gets $\\alpha = 0$. Returns ``(delta, alpha)``, each of shape
     ``(w.shape[axis],)`` or ``()``.
     """
-    w = _as_float(w)
+    w = as_float(w, "w")
     delta, alpha, _ = _twn(w, axis, _check_fraction(delta_factor, "delta_factor"))
-    axes = _reduce_axes(w.ndim, axis)
+    axes = reduce_axes(w.ndim, axis)
     return np.squeeze(delta, axis=axes), np.squeeze(alpha, axis=axes)
 
 
@@ -69,8 +70,8 @@ class TWNTernarize(Function):
 
 def twn_ternarize(w, axis: int | None = None, delta_factor: float = 0.7) -> Tensor:
     """Ternary weight networks: $\\{-\\alpha, 0, \\alpha\\}$ with :func:`twn_params`; the gradient passes straight through."""
-    wt = _t(w)
-    _reduce_axes(wt.ndim, axis)
+    wt = as_tensor(w, "w")
+    reduce_axes(wt.ndim, axis)
     return TWNTernarize.apply(wt, axis, _check_fraction(delta_factor, "delta_factor"))
 
 
@@ -110,10 +111,10 @@ def ttq_ternarize(w, wp, wn, threshold: float = 0.05) -> Tensor:
     ``threshold`` $t \\in (0, 1)$: $\\Delta = t \\max|w|$ (per tensor, as in the paper).
     Pass ``wp`` and ``wn`` as ``Tensor(..., requires_grad=True)`` to learn them.
     """
-    wt = _t(w)
-    scales = tuple(s if isinstance(s, Tensor) else Tensor(_as_float(s, name)) for s, name in ((wp, "wp"), (wn, "wn")))
+    wt = as_tensor(w, "w")
+    scales = tuple(s if isinstance(s, Tensor) else Tensor(as_float(s, name)) for s, name in ((wp, "wp"), (wn, "wn")))
     for s, name in zip(scales, ("wp", "wn")):
-        _as_float(s.data, name)
+        as_float(s.data, name)
         try:
             np.broadcast_shapes(s.shape, wt.shape)
         except ValueError:
@@ -124,8 +125,8 @@ def ttq_ternarize(w, wp, wn, threshold: float = 0.05) -> Tensor:
 # ----- STTN: ternary = binary + binary --------------------------------------------------------
 def sttn_alpha(w1, w2, axis: int | None = 0) -> np.ndarray:
     """STTN's shared scale $\\alpha = (\\|W_1\\|_1 + \\|W_2\\|_1) / (2n)$ per output channel (Xu et al., 2020)."""
-    w1, w2 = _as_float(w1, "w1"), _as_float(w2, "w2")
-    axes = _reduce_axes(w1.ndim, axis)
+    w1, w2 = as_float(w1, "w1"), as_float(w2, "w2")
+    axes = reduce_axes(w1.ndim, axis)
     return (np.mean(np.abs(w1), axis=axes) + np.mean(np.abs(w2), axis=axes)) / 2
 
 
@@ -145,7 +146,7 @@ class SoftThresholdTernary(Function):
     """
     @staticmethod
     def forward(ctx, w1, w2, axis):
-        axes = _reduce_axes(w1.ndim, axis)
+        axes = reduce_axes(w1.ndim, axis)
         alpha = (np.mean(np.abs(w1), axis=axes, keepdims=True) + np.mean(np.abs(w2), axis=axes, keepdims=True)) / 2
         b1, b2 = sign(w1, dtype=w1.dtype), sign(w2, dtype=w2.dtype)
         ctx.save_for_backward(w1, w2, b1, b2, alpha, axes)
@@ -154,7 +155,7 @@ class SoftThresholdTernary(Function):
     @staticmethod
     def backward(ctx, g):
         w1, w2, b1, b2, alpha, axes = ctx.saved_tensors
-        n = _channel_size(w1.shape, axes)
+        n = channel_size(w1.shape, axes)
         d_alpha = np.sum(g * (b1 + b2), axis=axes, keepdims=True) / (2 * n)
         g1 = alpha * g * (np.abs(w1) <= 1) + b1 * d_alpha
         g2 = alpha * g * (np.abs(w2) <= 1) + b2 * d_alpha
@@ -163,8 +164,8 @@ class SoftThresholdTernary(Function):
 
 def soft_threshold_ternary(w1, w2, axis: int | None = 0) -> Tensor:
     """STTN ternary weight from two latent weights of the same shape; see :class:`SoftThresholdTernary`."""
-    w1t, w2t = _t(w1, "w1"), _t(w2, "w2")
+    w1t, w2t = as_tensor(w1, "w1"), as_tensor(w2, "w2")
     if w1t.shape != w2t.shape:
         raise ValueError(f"w1 and w2 must have the same shape, got {w1t.shape} and {w2t.shape}")
-    _reduce_axes(w1t.ndim, axis)
+    reduce_axes(w1t.ndim, axis)
     return SoftThresholdTernary.apply(w1t, w2t, axis)

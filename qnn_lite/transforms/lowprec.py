@@ -19,7 +19,8 @@ from .. import autograd as ag
 from ..nn import Linear, Module
 from ..optim import Optimizer
 from ..quantizers.learned import dorefa_act, dorefa_weight, quantize_grad
-from ..quantizers.stochastic import _rng, stochastic_round
+from ..quantizers.stochastic import stochastic_round
+from ..validate import check_rng
 
 __all__ = ["fixed_point_round", "simulate_updates", "FixedPointSGD", "deterministic_grad_quantize",
            "DoReFaLinear", "DoReFaActivation"]
@@ -65,7 +66,7 @@ def fixed_point_round(x, int_bits: int, frac_bits: int, rounding: str = "nearest
     else:
         if rng is None:
             raise ValueError("rng must be a np.random.Generator or int seed for rounding='stochastic', got None")
-        q = stochastic_round(scaled, _rng(rng))
+        q = stochastic_round(scaled, check_rng(rng))
     return (np.clip(q, -top, top - 1) * x.dtype.type(step)).astype(x.dtype)
 
 
@@ -86,7 +87,7 @@ def simulate_updates(w0: float, update: float, steps: int, int_bits: int, frac_b
     if rounding == "stochastic":
         if rng is None:
             raise ValueError("rng must be a np.random.Generator or int seed for rounding='stochastic', got None")
-        rng = _rng(rng)
+        rng = check_rng(rng)
     out = np.empty((runs, steps + 1))
     w = fixed_point_round(np.full(runs, float(w0)), int_bits, frac_bits, "nearest")
     out[:, 0] = w
@@ -112,7 +113,7 @@ class FixedPointSGD(Optimizer):
             raise ValueError("rng must be a np.random.Generator or int seed for rounding='stochastic', got None")
         super().__init__(params, dict(lr=float(lr)))
         self.int_bits, self.frac_bits, self.rounding = int(int_bits), int(frac_bits), rounding
-        self.rng = _rng(rng) if rng is not None else None
+        self.rng = check_rng(rng) if rng is not None else None
         for group in self.param_groups:
             for p in group["params"]:
                 p.data[...] = fixed_point_round(p.data, self.int_bits, self.frac_bits, "nearest")
@@ -161,7 +162,7 @@ class DoReFaLinear(Linear):
         self.w_bits, self.g_bits = _bits32(w_bits, "w_bits"), _bits32(g_bits, "g_bits")
         if self.g_bits == 1:
             raise ValueError("g_bits must be >= 2 (one bit leaves the gradient a constant), got 1")
-        self.rng = _rng(rng)
+        self.rng = check_rng(rng)
 
     def forward(self, x):
         w = self.weight if self.w_bits == 32 else dorefa_weight(self.weight, self.w_bits)

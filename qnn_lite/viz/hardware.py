@@ -20,18 +20,14 @@ from ..hw import (DEVICES, SystolicArray, attainable, conv2d_intensity, estimate
 from ..hw.estimate import DATAFLOWS, conv_gemm_shape
 from ..hw.roofline import get_device
 from ..hw.systolic import im2col
+from ..validate import check_int
 
-__all__ = ["cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
+__all__ = ["DATAFLOW_COLORS", "cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
            "roofline_table", "plot_roofline", "energy_by_precision", "plot_energy_bars"]
 
-_DF_COLORS = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
+DATAFLOW_COLORS = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
 
 
-def _pos_int(name, v, lo=1, hi=None):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi):
-        allowed = f"an int >= {lo}" if hi is None else f"an int in {lo}..{hi}"
-        raise ValueError(f"{name} must be {allowed}, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------- cycle-count agreement
@@ -70,7 +66,7 @@ def utilization_vs_array_size(M: int, K: int, N: int, sizes=(8, 16, 32, 64, 128)
 
     Cycles from ``estimate_cycles`` (equal to the stepping simulator's, see :func:`cycle_agreement`).
     """
-    sizes = [_pos_int("sizes[i]", s) for s in sizes]
+    sizes = [check_int(s, "sizes[i]", 1) for s in sizes]
     return {df: np.array([M * K * N / (s * s * estimate_cycles(M, K, N, s, s, df)) for s in sizes])
             for df in dataflows}
 
@@ -83,7 +79,7 @@ def plot_utilization_vs_array_size(layers: dict, sizes=(8, 16, 32, 64, 128), dat
     for ax, (name, (M, K, N)) in zip(axes, layers.items()):
         util = utilization_vs_array_size(M, K, N, sizes, dataflows)
         for df in dataflows:
-            ax.plot(sizes, 100 * util[df], "o-", color=_DF_COLORS[df], label=df.upper())
+            ax.plot(sizes, 100 * util[df], "o-", color=DATAFLOW_COLORS[df], label=df.upper())
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes, [f"{s}×{s}" for s in sizes], fontsize=7)
         ax.set_xlabel("array size")
