@@ -1,6 +1,6 @@
 """Chapter 04's figures and widget: what each observer clips, and what that does to accuracy.
 
-* :data:`OBSERVERS` — the five calibration observers of ``qnn_lite.quant`` by short name.
+* :data:`OBSERVERS` — the five calibration observers of ``qnn_lite.quantizers`` by short name.
 * :func:`observer_ranges` — run every observer over one tensor; clip range, ``(s, z)`` and the
   fake-quant MSE each choice gives.
 * :func:`plot_observer_ranges` — those ranges drawn over the tensor's histogram (log counts).

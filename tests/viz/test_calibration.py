@@ -22,7 +22,7 @@ def outlier_data():
 
 @pytest.fixture(scope="module")
 def trained():
-    model, acc = train_digits_model(digits_cnn(seed=0), epochs=6, lr=0.05, seed=0)  # as tests/test_models.py
+    model, acc = train_digits_model(digits_cnn(seed=0), epochs=6, lr=0.05, seed=0)  # as tests/recipes/test_digits.py
     return model, acc
 
 
