@@ -6,7 +6,7 @@ student making that mistake should see::
 
     from exercises.selftest import assert_rejects, assert_covers
 
-    WRONG = [("3.2", scale_without_minus_one, "qmax - qmin"), ...]
+    WRONG = [("3.2", scale_without_minus_one, "quant_max - quant_min"), ...]
     for exercise, fn, hint in WRONG:
         assert_rejects(exercise, fn, hint)
     assert_covers(["03"], WRONG)        # every exercise of chapter 3 has a wrong answer

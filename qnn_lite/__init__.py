@@ -1,10 +1,21 @@
 """qnn_lite: a small numpy library for learning neural-network quantization.
 
-``qnn_lite.autograd`` (Tensor, Function, ops, gradcheck), ``qnn_lite.nn``
-(modules, ``nn.functional``), ``qnn_lite.optim``, ``qnn_lite.data``,
-``qnn_lite.train``, ``qnn_lite.quant`` (every quantizer), ``qnn_lite.kernels``
-(numba bitwise kernels), ``qnn_lite.hw`` (cycle-level simulators) and
-``qnn_lite.viz`` (the chapters' figures and widgets).
+=================  ==========================================================
+module             what it holds
+=================  ==========================================================
+``autograd``       Tensor, Function / Context, ops, gradcheck (pure numpy)
+``nn``             modules, layers, losses, ``nn.functional``
+``optim``          SGD, Adam, learning-rate schedules
+``train``          fit / evaluate: the training loop the chapters use
+``data``           datasets (digits, ...) and the DataLoader
+``validate``       argument checks shared by the whole library
+``kernels``        numba bitwise and integer kernels
+``hw``             cycle-level simulators: systolic array, Bit Fusion, roofline, energy
+``quantizers``     quantizer ops on arrays and Tensors
+``transforms``     model in, model out: fake quant, PTQ, QAT, integer-only
+``recipes``        the chapters' experiments: training recipes and tables
+``viz``            the chapters' figures and widgets (nothing in the library imports it)
+=================  ==========================================================
 """
 from .autograd import Tensor, Function, no_grad, gradcheck  # noqa: F401
 from . import nn, optim  # noqa: F401

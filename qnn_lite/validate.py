@@ -19,7 +19,7 @@ import numpy as np
 __all__ = [
     "as_array", "as_float", "check_int", "check_bits", "check_number", "check_positive",
     "check_fraction", "check_bool", "check_choice", "check_quant_range", "check_scale",
-    "check_zero_point", "check_shape",
+    "check_zero_point", "check_shape", "check_rng", "as_tensor",
 ]
 
 
@@ -154,3 +154,22 @@ def check_shape(x: np.ndarray, name: str, ndim: int | tuple[int, ...], what: str
         dims = " or ".join(str(d) for d in allowed)
         raise ValueError(f"{name} must be {dims}-D{' ' + what if what else ''}, got shape {tuple(x.shape)}")
     return x
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    """A random generator: a ``np.random.Generator`` passes through, an int seed >= 0 makes one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if _is_int(rng) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{name} must be a np.random.Generator or an int seed >= 0, got {rng!r}")
+
+
+def as_tensor(x, name: str = "x"):
+    """``x`` as a float Tensor (checked like :func:`as_float`): a float Tensor passes through itself."""
+    from .autograd.tensor import Tensor  # lazy: autograd may itself use this module
+
+    if isinstance(x, Tensor):
+        data = as_float(x.data, name)
+        return x if data is x.data else Tensor(data)
+    return Tensor(as_float(x, name))

@@ -8,15 +8,15 @@ import pytest
 from qnn_lite import nn
 from qnn_lite.data import DataLoader
 from qnn_lite.kernels.intgemm import MAX_K, int8_matmul
-from qnn_lite.quant import integer
-from qnn_lite.quant.fake_quant import default_qconfig
-from qnn_lite.quant.histogram import HistogramObserver
-from qnn_lite.quant.integer import convert_to_integer, int_matmul
-from qnn_lite.quant.observers import MinMaxObserver
-from qnn_lite.quant.ptq import ptq
-from qnn_lite.quant.requant import multiply_by_quantized_multiplier, requantize
-from qnn_lite.quant.stochastic import stochastic_fake_quantize, stochastic_quantize
-from qnn_lite.quant.uniform import calc_qparams, dequantize
+from qnn_lite.transforms import integer
+from qnn_lite.transforms.fake_quant import default_qconfig
+from qnn_lite.quantizers.histogram import HistogramObserver
+from qnn_lite.transforms.integer import convert_to_integer, int_matmul
+from qnn_lite.quantizers.observers import MinMaxObserver
+from qnn_lite.transforms.ptq import ptq
+from qnn_lite.transforms.requant import multiply_by_quantized_multiplier, requantize
+from qnn_lite.quantizers.stochastic import stochastic_fake_quantize, stochastic_quantize
+from qnn_lite.quantizers.uniform import calc_qparams, dequantize
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,7 @@ def test_calc_qparams_huge_range_gives_the_finite_scale():
     # torch 2.13's MinMaxObserver returns scale inf here; the right scale is 6e38 / 255
     s, z = calc_qparams(-3e38, 3e38, 0, 255)
     assert np.isfinite(s) and s == np.float32(np.float64(np.float32(3e38)) * 2 / 255)
-    assert z == 128                                 # qmin - rint(-3e38 / s) = 0 + 127.5 -> 128
+    assert z == 128                                 # quant_min - rint(-3e38 / s) = 0 + 127.5 -> 128
     s, z = calc_qparams(-3e38, 3e38, -128, 127, symmetric=True)
     assert s == np.float32(np.float64(np.float32(3e38)) / 127.5) and z == 0
     s, z = calc_qparams(np.array([-3e38, -1.0]), np.array([3e38, 1.0]), 0, 255)
@@ -133,9 +133,9 @@ def test_stochastic_quantize_checks_zero_point(fn):
 
 
 def test_requantize_rejects_qmin_above_qmax():
-    with pytest.raises(ValueError, match="qmin must be <= qmax, got qmin=10, qmax=5"):
+    with pytest.raises(ValueError, match="quant_min must be <= quant_max, got quant_min=10, quant_max=5"):
         requantize(np.array([100]), 1 << 30, 0, 0, 10, 5)
-    # qmin == qmax (a ReLU folded into a one-code range) is allowed: everything lands on it
+    # quant_min == quant_max (a ReLU folded into a one-code range) is allowed: everything lands on it
     assert requantize(np.array([100, -100]), 1 << 30, 0, 3, 7, 7).tolist() == [7, 7]
     # hand: 100 * 0.5 = 50, + zero point 3 = 53
     assert requantize(np.array([100]), 1 << 30, 0, 3, 0, 255).tolist() == [53]

@@ -28,9 +28,10 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
 
 import train_speed  # noqa: E402  (bench/train_speed.py: the benchmark's models and loop)
 from qnn_lite.data import load_digits  # noqa: E402
-from qnn_lite.models import digits_cnn, digits_loaders, digits_mlp, train_digits_model  # noqa: E402
-from qnn_lite.quant.fake_quant import default_qat_qconfig, lsq_qconfig  # noqa: E402
-from qnn_lite.quant.qat import prepare_qat, qat_finetune  # noqa: E402
+from qnn_lite.recipes.digits import digits_cnn, digits_loaders, digits_mlp, train_digits_model  # noqa: E402
+from qnn_lite.transforms.fake_quant import default_qat_qconfig, lsq_qconfig  # noqa: E402
+from qnn_lite.transforms.qat import prepare_qat  # noqa: E402
+from qnn_lite.recipes.finetune import qat_finetune
 
 
 def trained_arrays() -> dict:

@@ -1,14 +1,14 @@
 """Chapter 03 (uniform quantization): qrange, qparams, fake quant and its STE, per-channel, SQNR.
 
-The reference for every case is `qnn_lite.quant.uniform` (bit-exact with PyTorch).
+The reference for every case is `qnn_lite.quantizers.uniform` (bit-exact with PyTorch).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from qnn_lite.quant.uniform import calc_qparams as calc_qparams_ref
-from qnn_lite.quant.uniform import fake_quantize as fake_quantize_ref
-from qnn_lite.quant.uniform import qrange as qrange_ref
+from qnn_lite.quantizers.uniform import calc_qparams as calc_qparams_ref
+from qnn_lite.quantizers.uniform import fake_quantize as fake_quantize_ref
+from qnn_lite.quantizers.uniform import qrange as qrange_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close, expect_equal
@@ -23,9 +23,9 @@ def _check_qrange(fn, bits, signed, narrow):
     try:
         got = tuple(int(v) for v in got)
     except TypeError:
-        raise Fail(f"qrange should return a tuple (qmin, qmax), got {got!r}") from None
+        raise Fail(f"qrange should return a tuple (quant_min, quant_max), got {got!r}") from None
     want = qrange_ref(bits, signed=signed, narrow=narrow)
-    hints = {(want[0], want[1] + 1): "off by one at the top: qmax = 2^(b-1) - 1 (signed), 2^b - 1 (unsigned)",
+    hints = {(want[0], want[1] + 1): "off by one at the top: quant_max = 2^(b-1) - 1 (signed), 2^b - 1 (unsigned)",
              (want[0], want[1] - 1): "narrow drops the lowest code (-2^(b-1)), not the highest",
              (want[0] - 1, want[1]): "narrow=True drops the lowest code: (-127, 127) for 8 bits"}
     expect_equal(got, want, f"qrange({bits}, signed={signed}, narrow={narrow})",
@@ -67,31 +67,31 @@ EX2 = exercise("3.2", "calc_qparams: affine scale and zero point from min/max, P
 EPS = float(np.finfo(np.float32).eps)
 
 
-def _check_qparams(fn, lo, hi, qmin, qmax):
-    got = fn(lo, hi, qmin, qmax)
+def _check_qparams(fn, lo, hi, quant_min, quant_max):
+    got = fn(lo, hi, quant_min, quant_max)
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Fail(f"calc_qparams should return (scale, zero_point), got {got!r}")
-    s_ref, z_ref = calc_qparams_ref(lo, hi, qmin, qmax)
-    what = f"calc_qparams({lo}, {hi}, {qmin}, {qmax})"
-    s_raw = (hi - lo) / (qmax - qmin)
+    s_ref, z_ref = calc_qparams_ref(lo, hi, quant_min, quant_max)
+    what = f"calc_qparams({lo}, {hi}, {quant_min}, {quant_max})"
+    s_raw = (hi - lo) / (quant_max - quant_min)
     mistakes = {f"a constant range gives scale 0: clamp the scale to at least eps = {EPS:.3g} "
                 "(float32 machine epsilon)": 0.0}
     if lo > 0 or hi < 0:
         mistakes["include zero in the range first: min' = min(min_val, 0), max' = max(max_val, 0)"] = \
             max(s_raw, EPS)
     expect_close(got[0], s_ref, f"{what} scale", rtol=1e-6, mistakes=mistakes,
-                 hint="scale = max((max' - min') / (qmax - qmin), eps)")
+                 hint="scale = max((max' - min') / (quant_max - quant_min), eps)")
     z = got[1]
     s = np.float32(s_ref)
     lo0 = min(lo, 0.0)
     hints = {
-        int(qmin - np.floor(np.float32(lo0) / s)): "round with np.rint (half to even), not floor",
-        int(-np.rint(np.float32(lo0) / s)): "zero_point = qmin - rint(min' / scale): you forgot qmin",
+        int(quant_min - np.floor(np.float32(lo0) / s)): "round with np.rint (half to even), not floor",
+        int(-np.rint(np.float32(lo0) / s)): "zero_point = quant_min - rint(min' / scale): you forgot quant_min",
     }
     if z != z_ref:
         raise Fail(f"{what} zero_point: got {z!r}, expected {int(z_ref)}\n"
                    + hints.get(int(z) if np.ndim(z) == 0 else None,
-                               "zero_point = clip(qmin - rint(min' / scale), qmin, qmax), min' = min(min_val, 0)"))
+                               "zero_point = clip(quant_min - rint(min' / scale), quant_min, quant_max), min' = min(min_val, 0)"))
     if not float(z).is_integer():
         raise Fail(f"{what} zero_point must be an integer, got {z!r}")
 
@@ -130,23 +130,23 @@ def _data(seed, n=200, s=0.05, z=3):
     return x[keep]
 
 
-def _check_fq(fn, x, s, z, qmin, qmax):
-    want = np.asarray(fake_quantize_ref(x, s, z, qmin, qmax), dtype=np.float64)
-    got = as_array(fn(x.copy(), s, z, qmin, qmax), "fake_quantize(x, ...)", x.shape)
+def _check_fq(fn, x, s, z, quant_min, quant_max):
+    want = np.asarray(fake_quantize_ref(x, s, z, quant_min, quant_max), dtype=np.float64)
+    got = as_array(fn(x.copy(), s, z, quant_min, quant_max), "fake_quantize(x, ...)", x.shape)
     q = np.rint(x.astype(np.float64) / s) + z
     mistakes = {
-        "you used floor: round to nearest (half to even) is np.rint": (np.clip(np.floor(x / s) + z, qmin, qmax) - z) * s,
+        "you used floor: round to nearest (half to even) is np.rint": (np.clip(np.floor(x / s) + z, quant_min, quant_max) - z) * s,
         "ties must go to even (2.5 -> 2, -0.5 -> -0): use np.rint, not floor(x / s + 0.5)":
-            (np.clip(np.floor(x / s + 0.5) + z, qmin, qmax) - z) * s,
-        "clamp q to [qmin, qmax] before dequantizing": (q - z) * s,
-        "subtract the zero point when dequantizing: (q - z) * s": np.clip(q, qmin, qmax) * s,
+            (np.clip(np.floor(x / s + 0.5) + z, quant_min, quant_max) - z) * s,
+        "clamp q to [quant_min, quant_max] before dequantizing": (q - z) * s,
+        "subtract the zero point when dequantizing: (q - z) * s": np.clip(q, quant_min, quant_max) * s,
     }
     err = np.abs(got - want).max()
     mistake = next((h for h, v in mistakes.items() if np.allclose(got, v, rtol=1e-6, atol=1e-7)), None)
-    if mistake is None and err > s / 2 and np.all(np.abs(got - np.clip(x, (qmin - z) * s, (qmax - z) * s)) <= s):
+    if mistake is None and err > s / 2 and np.all(np.abs(got - np.clip(x, (quant_min - z) * s, (quant_max - z) * s)) <= s):
         mistake = f"max error {err:.3g} exceeds Δ/2 = {s / 2:.3g}: check your rounding (use np.rint)"
     expect_close(got, want, "fake_quantize(x, ...)", rtol=1e-6, atol=1e-7,
-                 hint=mistake or "y = (clip(rint(x / s) + z, qmin, qmax) - z) * s")
+                 hint=mistake or "y = (clip(rint(x / s) + z, quant_min, quant_max) - z) * s")
 
 
 @EX3.case("values inside the range: error at most Δ/2")
@@ -175,22 +175,22 @@ def _(fn):
 EX4 = exercise("3.4", "fake_quantize_grad: the straight-through estimator's mask")
 
 
-def _check_ste(fn, x, s, z, qmin, qmax):
+def _check_ste(fn, x, s, z, quant_min, quant_max):
     from qnn_lite.autograd import Tensor
     g = np.random.default_rng(0).normal(size=x.shape).astype(np.float32)
     t = Tensor(x, requires_grad=True)
-    fake_quantize_ref(t, s, z, qmin, qmax).backward(g)
+    fake_quantize_ref(t, s, z, quant_min, quant_max).backward(g)
     want = t.grad.astype(np.float64)
-    got = as_array(fn(x.copy(), s, z, qmin, qmax, g.copy()), "fake_quantize_grad(...)", x.shape)
+    got = as_array(fn(x.copy(), s, z, quant_min, quant_max, g.copy()), "fake_quantize_grad(...)", x.shape)
     q = np.rint(x / np.float32(s)) + z
     expect_close(got, want, "gradient", rtol=1e-6, atol=0, mistakes={
-        "elements clipped to qmin/qmax must get zero gradient: multiply grad by the mask": g,
+        "elements clipped to quant_min/quant_max must get zero gradient: multiply grad by the mask": g,
         "take the mask on the rounded value q = rint(x/s) + z, not on x: "
         "an x just past the range that rounds inside still passes its gradient":
-            g * ((x >= (qmin - z) * s) & (x <= (qmax - z) * s)),
-        "q = qmin and q = qmax are inside the range: use qmin <= q <= qmax": g * ((q > qmin) & (q < qmax)),
-        "return grad * mask, not the mask alone": ((q >= qmin) & (q <= qmax)).astype(np.float64),
-    }, hint="dx = grad * (qmin <= rint(x/s) + z <= qmax)")
+            g * ((x >= (quant_min - z) * s) & (x <= (quant_max - z) * s)),
+        "q = quant_min and q = quant_max are inside the range: use quant_min <= q <= quant_max": g * ((q > quant_min) & (q < quant_max)),
+        "return grad * mask, not the mask alone": ((q >= quant_min) & (q <= quant_max)).astype(np.float64),
+    }, hint="dx = grad * (quant_min <= rint(x/s) + z <= quant_max)")
 
 
 @EX4.case("inside the range the gradient passes unchanged")
@@ -203,7 +203,7 @@ def _(fn):
     _check_ste(fn, np.linspace(-2, 2, 41, dtype=np.float32), 0.1, 0, -8, 7)
 
 
-@EX4.case("the mask is on the rounded value (x = 0.74 rounds to 7 = qmax: passes)")
+@EX4.case("the mask is on the rounded value (x = 0.74 rounds to 7 = quant_max: passes)")
 def _(fn):
     _check_ste(fn, np.array([0.74, 0.76, -0.84, -0.86, 0.7, -0.8], dtype=np.float32), 0.1, 0, -8, 7)
 
@@ -212,10 +212,10 @@ def _(fn):
 EX5 = exercise("3.5", "per_channel_qparams: symmetric scale per output channel (axis 0)")
 
 
-def _check_pc(fn, w, qmin, qmax):
+def _check_pc(fn, w, quant_min, quant_max):
     axes = tuple(range(1, w.ndim))
-    s_ref, z_ref = calc_qparams_ref(w.min(axis=axes), w.max(axis=axes), qmin, qmax, symmetric=True)
-    got = fn(w.copy(), qmin, qmax)
+    s_ref, z_ref = calc_qparams_ref(w.min(axis=axes), w.max(axis=axes), quant_min, quant_max, symmetric=True)
+    got = fn(w.copy(), quant_min, quant_max)
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Fail(f"per_channel_qparams should return (scale, zero_point), got {type(got).__name__}")
     C = w.shape[0]
@@ -224,14 +224,14 @@ def _check_pc(fn, w, qmin, qmax):
         raise Fail(f"scale has shape {s.shape}, expected ({C},): one scale per output channel (axis 0), "
                    "reduce over all other axes")
     amax = np.maximum(-np.minimum(w.min(axis=axes), 0), np.maximum(w.max(axis=axes), 0))
-    half = (qmax - qmin) / 2
+    half = (quant_max - quant_min) / 2
     expect_close(s, s_ref, "scale", rtol=1e-6, mistakes={
         "symmetric uses max(|min|, |max|) of the channel, not max": np.maximum(w.max(axis=axes), 0) / half,
-        f"PyTorch divides by (qmax - qmin) / 2 = {half:g}, not qmax = {qmax}": amax / qmax,
+        f"PyTorch divides by (quant_max - quant_min) / 2 = {half:g}, not quant_max = {quant_max}": amax / quant_max,
         "an all-zero channel must get scale eps: clamp AFTER dividing, "
-        "max(max|w_c| / ((qmax - qmin) / 2), eps) (clamping before the division leaves eps / ((qmax - qmin) / 2))":
+        "max(max|w_c| / ((quant_max - quant_min) / 2), eps) (clamping before the division leaves eps / ((quant_max - quant_min) / 2))":
             amax / half,
-    }, hint="scale_c = max(max|w_c| / ((qmax - qmin) / 2), eps)")
+    }, hint="scale_c = max(max|w_c| / ((quant_max - quant_min) / 2), eps)")
     expect_close(got[1], z_ref, "zero_point", atol=0, hint="symmetric signed: zero_point = 0 for every channel")
 
 

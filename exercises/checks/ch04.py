@@ -1,7 +1,7 @@
 """Chapter 04 (calibration and PTQ): clip ranges, BatchNorm folding, fixed-point multipliers, requantization.
 
-The reference for every case is `qnn_lite.quant.observers`, `qnn_lite.quant.ptq` and
-`qnn_lite.quant.requant` (TFLite's / gemmlowp's integer arithmetic, bit-exact).
+The reference for every case is `qnn_lite.quantizers.observers`, `qnn_lite.transforms.ptq` and
+`qnn_lite.transforms.requant` (TFLite's / gemmlowp's integer arithmetic, bit-exact).
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import math
 import numpy as np
 
 from qnn_lite.nn import BatchNorm2d, Conv2d, BatchNorm1d, Linear
-from qnn_lite.quant.observers import PercentileObserver
-from qnn_lite.quant.ptq import fuse_conv_bn
-from qnn_lite.quant.requant import quantize_multiplier as quantize_multiplier_ref
-from qnn_lite.quant.requant import requantize as requantize_ref
+from qnn_lite.quantizers.observers import PercentileObserver
+from qnn_lite.transforms.ptq import fuse_conv_bn
+from qnn_lite.transforms.requant import quantize_multiplier as quantize_multiplier_ref
+from qnn_lite.transforms.requant import requantize as requantize_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close, expect_equal
@@ -201,10 +201,10 @@ def _round_div_pot(x, right):
     return (x >> right) + ((x & mask) > ((mask >> 1) + (x < 0)))
 
 
-def _check_requant(fn, acc, real, z_out, qmin, qmax):
+def _check_requant(fn, acc, real, z_out, quant_min, quant_max):
     m0, shift = quantize_multiplier_ref(real)
-    want = requantize_ref(acc, m0, shift, z_out, qmin, qmax).astype(np.float64)
-    got = fn(acc.copy(), m0, shift, z_out, qmin, qmax)
+    want = requantize_ref(acc, m0, shift, z_out, quant_min, quant_max).astype(np.float64)
+    got = fn(acc.copy(), m0, shift, z_out, quant_min, quant_max)
     arr = as_array(got, "requantize(...)", acc.shape)
     if np.any(arr != np.rint(arr)):
         raise Fail("requantize should return integer codes, got fractional values")
@@ -215,17 +215,17 @@ def _check_requant(fn, acc, real, z_out, qmin, qmax):
     expect_close(arr, want, f"requantize(acc, M = {M:.6g}, z_out={z_out})", rtol=0, atol=0, mistakes={
         "np.rint(M * acc) in floating point rounds ties to even; the integer pipeline rounds them "
         "up (and may differ by 1 elsewhere): follow the fixed-point steps":
-            np.clip(z_out + np.rint(M * a64), qmin, qmax),
+            np.clip(z_out + np.rint(M * a64), quant_min, quant_max),
         "the high multiply divides with C's truncation toward zero, not numpy's floor `//`: "
         "np.sign(n) * (np.abs(n) // 2**31)": np.clip(z_out + _round_div_pot(_high_mul(left, m0, False), right),
-                                                     qmin, qmax),
+                                                     quant_min, quant_max),
         "the right shift must round (half away from zero), not just `>>`":
-            np.clip(z_out + (_high_mul(left, m0) >> right), qmin, qmax),
-        "add the output zero point before clipping: clip(z_out + ..., qmin, qmax)":
-            np.clip(want - z_out, qmin, qmax),
-        "clip the result to [qmin, qmax]": requantize_ref(acc, m0, shift, z_out, -2 ** 31, 2 ** 31 - 1),
+            np.clip(z_out + (_high_mul(left, m0) >> right), quant_min, quant_max),
+        "add the output zero point before clipping: clip(z_out + ..., quant_min, quant_max)":
+            np.clip(want - z_out, quant_min, quant_max),
+        "clip the result to [quant_min, quant_max]": requantize_ref(acc, m0, shift, z_out, -2 ** 31, 2 ** 31 - 1),
     }, hint="high = trunc((acc * 2^max(shift,0) * M0 + nudge) / 2^31); "
-            "y = rounding_divide(high, 2^max(-shift,0)); clip(z_out + y, qmin, qmax)")
+            "y = rounding_divide(high, 2^max(-shift,0)); clip(z_out + y, quant_min, quant_max)")
 
 
 @EX4.case("M = 0.5: ties (acc odd) round up, as gemmlowp does (-1.5 -> -1, 1.5 -> 2)")

@@ -1,7 +1,7 @@
 """Chapter 05 (STE and QAT): the clipped STE, LSQ's step-size gradient, PACT's clip gradient.
 
-The reference for every case is `qnn_lite.quant.ste`, `qnn_lite.quant.lsq` (PyTorch's
-LSQ kernel) and `qnn_lite.quant.learned`, run through qnn_lite's autograd.
+The reference for every case is `qnn_lite.quantizers.ste`, `qnn_lite.quantizers.lsq` (PyTorch's
+LSQ kernel) and `qnn_lite.quantizers.learned`, run through qnn_lite's autograd.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 import numpy as np
 
 from qnn_lite.autograd import Tensor
-from qnn_lite.quant.learned import pact
-from qnn_lite.quant.lsq import fake_quantize_learnable_per_channel_affine
-from qnn_lite.quant.ste import hardtanh_ste
+from qnn_lite.quantizers.learned import pact
+from qnn_lite.quantizers.lsq import fake_quantize_learnable_per_channel_affine
+from qnn_lite.quantizers.ste import clipped_ste
 
 from ..runner import Fail
 from ..expect import as_array, expect_close
@@ -25,7 +25,7 @@ EX1 = exercise("5.1", "clipped_ste_grad: the backward of sign with the hardtanh 
 def _check_clipped(fn, x):
     g = np.random.default_rng(0).normal(size=x.shape)
     t = Tensor(x, requires_grad=True, dtype=np.float64)
-    hardtanh_ste(t).backward(g)
+    clipped_ste(t).backward(g)
     want = t.grad.astype(np.float64)
     got = as_array(fn(x.copy(), g.copy()), "clipped_ste_grad(x, grad)", x.shape)
     expect_close(got, want, "gradient", rtol=1e-12, atol=0, mistakes={
@@ -62,36 +62,36 @@ def _lsq_data(seed, n, s, spread):
     return x[frac > 1e-6]
 
 
-def _check_lsq(fn, x, s, z, qmin, qmax):
+def _check_lsq(fn, x, s, z, quant_min, quant_max):
     n = x.size
     g = np.random.default_rng(1).normal(size=n)
-    gf = 1 / math.sqrt(n * qmax)
+    gf = 1 / math.sqrt(n * quant_max)
     scale = Tensor(np.full(n, s), requires_grad=True, dtype=np.float64)
     xt = Tensor(x.copy(), requires_grad=True, dtype=np.float64)
-    fake_quantize_learnable_per_channel_affine(xt, scale, np.full(n, float(z)), 0, qmin, qmax, gf).backward(g)
+    fake_quantize_learnable_per_channel_affine(xt, scale, np.full(n, float(z)), 0, quant_min, quant_max, gf).backward(g)
     want = scale.grad.astype(np.float64)
-    got = as_array(fn(x.copy(), s, z, qmin, qmax, g.copy()), "lsq_scale_grad(...)", x.shape)
+    got = as_array(fn(x.copy(), s, z, quant_min, quant_max, g.copy()), "lsq_scale_grad(...)", x.shape)
     q = np.rint(x / s) + z
-    inside = (q >= qmin) & (q <= qmax)
-    edge = np.where(q < qmin, qmin - z, qmax - z)
+    inside = (q >= quant_min) & (q <= quant_max)
+    edge = np.where(q < quant_min, quant_min - z, quant_max - z)
     raw = np.where(inside, (q - z) - x / s, edge) * g
     v = x / s + z
-    paper_inside = (v > qmin) & (v < qmax)
+    paper_inside = (v > quant_min) & (v < quant_max)
     mistakes = {
-        f"forgot the gradient scale: multiply by 1/sqrt(N * Qp) = 1/sqrt({n} * {qmax})": raw,
+        f"forgot the gradient scale: multiply by 1/sqrt(N * Qp) = 1/sqrt({n} * {quant_max})": raw,
         "the sign is (x_q - x) / s inside, i.e. (q - z) - x/s, not x/s - (q - z)":
             np.where(inside, x / s - (q - z), edge) * g * gf,
         "that is the paper's clip-then-round mask on x/s; PyTorch masks the ROUNDED value: "
-        "qmin <= rint(x/s) + z <= qmax": np.where(paper_inside, (np.rint(np.clip(v, qmin, qmax)) - z) - x / s,
+        "quant_min <= rint(x/s) + z <= quant_max": np.where(paper_inside, (np.rint(np.clip(v, quant_min, quant_max)) - z) - x / s,
                                                   edge) * g * gf,
-        "outside the range the gradient is qmin - z (below) or qmax - z (above): subtract z":
-            np.where(inside, (q - z) - x / s, np.where(q < qmin, qmin, qmax)) * g * gf,
-        "Qp in the gradient scale is qmax, not qmax - qmin": raw / math.sqrt(n * (qmax - qmin)),
+        "outside the range the gradient is quant_min - z (below) or quant_max - z (above): subtract z":
+            np.where(inside, (q - z) - x / s, np.where(q < quant_min, quant_min, quant_max)) * g * gf,
+        "Qp in the gradient scale is quant_max, not quant_max - quant_min": raw / math.sqrt(n * (quant_max - quant_min)),
         "multiply by the upstream grad": np.where(inside, (q - z) - x / s, edge) * gf,
     }
     expect_close(got, want, "dscale", rtol=1e-9, atol=1e-12, mistakes=mistakes,
-                 hint="q = rint(x/s) + z; inside qmin <= q <= qmax: (q - z) - x/s; below: qmin - z; "
-                      "above: qmax - z; times grad / sqrt(N * qmax)")
+                 hint="q = rint(x/s) + z; inside quant_min <= q <= quant_max: (q - z) - x/s; below: quant_min - z; "
+                      "above: quant_max - z; times grad / sqrt(N * quant_max)")
 
 
 @EX2.case("values inside the range, z = 0 (signed 4 bits)")

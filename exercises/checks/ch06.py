@@ -1,7 +1,7 @@
 """Chapter 06 (binary and ternary networks): XNOR-Net's scale, Bi-Real's backward, TWN, IR-Net's EDE schedule.
 
-The reference for every case is `qnn_lite.quant.binary`, `qnn_lite.quant.ste` and
-`qnn_lite.quant.ternary`.
+The reference for every case is `qnn_lite.quantizers.binary`, `qnn_lite.quantizers.ste` and
+`qnn_lite.quantizers.ternary`.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import math
 import numpy as np
 
 from qnn_lite.autograd import Tensor
-from qnn_lite.quant.binary import binary_entropy as binary_entropy_ref
-from qnn_lite.quant.binary import xnor_alpha as xnor_alpha_ref
-from qnn_lite.quant.ste import approx_sign, ede_schedule as ede_schedule_ref
-from qnn_lite.quant.ternary import twn_params
+from qnn_lite.quantizers.binary import binary_entropy as binary_entropy_ref
+from qnn_lite.quantizers.binary import xnor_alpha as xnor_alpha_ref
+from qnn_lite.quantizers.ste import approx_sign, ede_schedule as ede_schedule_ref
+from qnn_lite.quantizers.ternary import twn_params
 
 from ..runner import Fail
 from ..expect import as_array, expect_close

@@ -1,15 +1,15 @@
 """Chapter 07 (non-uniform quantization): a Lloyd step, power-of-two rounding, Huffman lengths, codebook gradients.
 
-The reference for every case is `qnn_lite.quant.cluster` and `qnn_lite.quant.log`.
+The reference for every case is `qnn_lite.quantizers.cluster` and `qnn_lite.quantizers.log`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from qnn_lite.quant.cluster import codebook_gradient as codebook_gradient_ref
-from qnn_lite.quant.cluster import huffman_code_lengths as huffman_ref
-from qnn_lite.quant.cluster import kmeans_quantize
-from qnn_lite.quant.log import round_exponent as round_exponent_ref
+from qnn_lite.quantizers.cluster import codebook_gradient as codebook_gradient_ref
+from qnn_lite.quantizers.cluster import huffman_code_lengths as huffman_ref
+from qnn_lite.quantizers.cluster import kmeans_quantize
+from qnn_lite.quantizers.log import round_exponent as round_exponent_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close

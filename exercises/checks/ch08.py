@@ -1,7 +1,7 @@
 """Chapter 08 (stochastic rounding, low-precision training): SR given a draw, its mean and variance,
 fixed point with saturation, DoReFa's quantize_k and weight quantizer.
 
-The references are `qnn_lite.quant.stochastic`, `qnn_lite.quant.lowprec` and `qnn_lite.quant.learned`;
+The references are `qnn_lite.quantizers.stochastic`, `qnn_lite.transforms.lowprec` and `qnn_lite.quantizers.learned`;
 8.2's closed form is checked against the library's stochastic_quantize by Monte Carlo in
 tests/exercises/test_ch08_10.py.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from qnn_lite.quant.learned import dorefa_weight as dorefa_weight_ref
-from qnn_lite.quant.learned import quantize_k as quantize_k_ref
-from qnn_lite.quant.lowprec import fixed_point_round as fixed_point_round_ref
-from qnn_lite.quant.stochastic import stochastic_round as stochastic_round_ref
+from qnn_lite.quantizers.learned import dorefa_weight as dorefa_weight_ref
+from qnn_lite.quantizers.learned import quantize_k as quantize_k_ref
+from qnn_lite.transforms.lowprec import fixed_point_round as fixed_point_round_ref
+from qnn_lite.quantizers.stochastic import stochastic_round as stochastic_round_ref
 
 from ..runner import Fail
 from ..expect import as_array, expect_close

@@ -23,7 +23,7 @@ back to each input's shape. Return ``None`` for arguments that get no gradient
 ``backward`` must not write into ``grad``: it may be a read-only broadcast view, or
 the same array another node receives. The output Tensor wraps ``forward``'s array
 as it is (no copy, no dtype change).
-Every quantizer with a custom gradient in ``qnn_lite.quant`` is such a Function:
+Every quantizer with a custom gradient in ``qnn_lite.quantizers`` is such a Function:
 its ``backward`` *is* the straight-through estimator.
 """
 from __future__ import annotations

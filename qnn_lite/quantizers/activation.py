@@ -6,14 +6,14 @@ reduced axes, $\hat x = \mathrm{clip}(\mathrm{rint}(x/s), -(2^{b-1}-1), 2^{b-1}-
 ``'channel'`` (one per feature: reduce every axis but the last). A given ``scale`` (static
 calibration) replaces the dynamic max. Asymmetric int (min/max, zero point), the common choice for
 KV caches (Liu et al., 2024, "KIVI": keys per channel, values per token), is :func:`fake_quantize_minmax`.
-FP8: $s = \max|x| / \text{fmt.max}$, then round to the format (:mod:`qnn_lite.formats`).
+FP8: $s = \max|x| / \text{fmt.max}$, then round to the format (:mod:`qnn_lite.quantizers.formats`).
 Shapes: ``x (..., C)``; the output has ``x``'s shape, float32.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..formats import get_format, round_minifloat
+from .formats import get_format, round_minifloat
 from ..validate import as_float, check_bits, check_choice
 
 GRANULARITIES = ("tensor", "token", "channel")
@@ -36,14 +36,14 @@ def fake_quantize_absmax(x, bits: int = 8, granularity: str = "token", scale=Non
     """Symmetric int``bits`` fake quant with a max-abs scale per tensor / token / channel."""
     x = as_float(x, "x").astype(np.float32, copy=False)
     bits = check_bits(bits, "bits", 2, 16)
-    qmax = 2 ** (bits - 1) - 1
+    quant_max = 2 ** (bits - 1) - 1
     if scale is None:
-        scale = np.maximum(_amax(x, _reduce_axes(x, granularity)), np.float32(1e-8)) / np.float32(qmax)
+        scale = np.maximum(_amax(x, _reduce_axes(x, granularity)), np.float32(1e-8)) / np.float32(quant_max)
     else:
         scale = np.asarray(scale, np.float32)
         if not np.all(scale > 0):
             raise ValueError(f"scale must be > 0, got min {scale.min()}")
-    return (np.clip(np.rint(x / scale), -qmax, qmax) * scale).astype(np.float32)
+    return (np.clip(np.rint(x / scale), -quant_max, quant_max) * scale).astype(np.float32)
 
 
 def fake_quantize_minmax(x, bits: int = 8, granularity: str = "token") -> np.ndarray:
@@ -53,10 +53,10 @@ def fake_quantize_minmax(x, bits: int = 8, granularity: str = "token") -> np.nda
     axes = _reduce_axes(x, granularity)
     lo = np.minimum(x.min(axis=axes, keepdims=axes is not None), 0)
     hi = np.maximum(x.max(axis=axes, keepdims=axes is not None), 0)
-    qmax = 2 ** bits - 1
-    s = np.maximum((hi - lo) / np.float32(qmax), np.float32(1e-8))
+    quant_max = 2 ** bits - 1
+    s = np.maximum((hi - lo) / np.float32(quant_max), np.float32(1e-8))
     z = np.rint(-lo / s)
-    return ((np.clip(np.rint(x / s) + z, 0, qmax) - z) * s).astype(np.float32)
+    return ((np.clip(np.rint(x / s) + z, 0, quant_max) - z) * s).astype(np.float32)
 
 
 def fake_quantize_fp8(x, fmt: str = "fp8_e4m3", granularity: str = "tensor") -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.uniform import calc_qparams, qrange
+from .uniform import calc_qparams, qrange
 from ..validate import as_float, check_bits, check_bool, check_int, check_shape
 
 
@@ -44,8 +44,8 @@ def groupwise_qparams(w, bits: int = 4, group_size: int | None = 128, symmetric:
     w, gs = _groups(w, group_size)
     out, n_in = w.shape
     g = w.reshape(out, n_in // gs, gs)
-    qmin, qmax = _range(bits, symmetric)
-    s, z = calc_qparams(g.min(axis=2).reshape(-1), g.max(axis=2).reshape(-1), qmin, qmax, symmetric)
+    quant_min, quant_max = _range(bits, symmetric)
+    s, z = calc_qparams(g.min(axis=2).reshape(-1), g.max(axis=2).reshape(-1), quant_min, quant_max, symmetric)
     return s.reshape(out, -1), z.reshape(out, -1)
 
 
@@ -54,9 +54,9 @@ def quantize_groupwise(w, bits: int = 4, group_size: int | None = 128, symmetric
     s, z = groupwise_qparams(w, bits, group_size, symmetric)
     w = as_float(w, "w").astype(np.float32, copy=False)
     gs = w.shape[1] // s.shape[1]
-    qmin, qmax = _range(bits, symmetric)
+    quant_min, quant_max = _range(bits, symmetric)
     se, ze = np.repeat(s, gs, axis=1), np.repeat(z, gs, axis=1)
-    q = np.clip(np.rint(w * (np.float32(1) / se)) + ze, qmin, qmax).astype(np.int64)
+    q = np.clip(np.rint(w * (np.float32(1) / se)) + ze, quant_min, quant_max).astype(np.int64)
     return q, s, z
 
 

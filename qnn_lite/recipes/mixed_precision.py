@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.ptq import ptq
-from ..quant.qat import qat_finetune
+from ..transforms.ptq import ptq
+from .finetune import qat_finetune
 from ..transforms.cost import network_cost
 from ..transforms.mixed_precision import allocate, allocation_qconfig, cost_table, uniform_allocation
 from ..transforms.sensitivity import evaluate_arrays

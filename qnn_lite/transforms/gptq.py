@@ -28,7 +28,7 @@ import copy
 
 import numpy as np
 
-from ..quant.uniform import calc_qparams, qrange
+from ..quantizers.uniform import calc_qparams, qrange
 from ..validate import as_float, check_bits, check_bool, check_int, check_number, check_shape
 from .capture import capture_inputs, get_module, linear_names
 
@@ -46,13 +46,13 @@ def hessian(X, in_features: int | None = None) -> np.ndarray:
 
 
 def _qparams(cols: np.ndarray, bits: int, symmetric: bool):
-    qmin, qmax = qrange(bits, signed=symmetric)
-    s, z = calc_qparams(cols.min(axis=1), cols.max(axis=1), qmin, qmax, symmetric)
-    return s.astype(np.float64), z.astype(np.float64), qmin, qmax
+    quant_min, quant_max = qrange(bits, signed=symmetric)
+    s, z = calc_qparams(cols.min(axis=1), cols.max(axis=1), quant_min, quant_max, symmetric)
+    return s.astype(np.float64), z.astype(np.float64), quant_min, quant_max
 
 
-def _quant(w, s, z, qmin, qmax):
-    return (np.clip(np.rint(w / s) + z, qmin, qmax) - z) * s
+def _quant(w, s, z, quant_min, quant_max):
+    return (np.clip(np.rint(w / s) + z, quant_min, quant_max) - z) * s
 
 
 def _check(weight, H, bits, group_size, block_size, percdamp):
@@ -90,7 +90,7 @@ def gptq_quantize(weight, H, bits: int = 4, group_size: int | None = None, block
     H[dead, dead] = 1
     W[:, dead] = 0
     if group_size is None:
-        s, z, qmin, qmax = _qparams(W, bits, symmetric)
+        s, z, quant_min, quant_max = _qparams(W, bits, symmetric)
     perm = np.argsort(-np.diag(H), kind="stable") if act_order else np.arange(n)
     W, H = W[:, perm], H[np.ix_(perm, perm)]
     H[np.diag_indices(n)] += percdamp * np.mean(np.diag(H))
@@ -110,9 +110,9 @@ def gptq_quantize(weight, H, bits: int = 4, group_size: int | None = None, block
         for i in range(i2 - i1):
             col = i1 + i
             if group_size is not None and col % group_size == 0:
-                s, z, qmin, qmax = _qparams(W1[:, i:i + group_size], bits, symmetric)
+                s, z, quant_min, quant_max = _qparams(W1[:, i:i + group_size], bits, symmetric)
             w = W1[:, i]
-            q = _quant(w, s, z, qmin, qmax)
+            q = _quant(w, s, z, quant_min, quant_max)
             Q[:, col] = q
             d = U[col, col]
             err = (w - q) / d

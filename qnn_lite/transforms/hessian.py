@@ -28,9 +28,9 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn.loss import CrossEntropyLoss
-from ..quant.ptq import fuse_modules
-from ..quant.uniform import fake_quantize
-from ..quant.observers import MinMaxObserver, PerChannelMinMaxObserver
+from .ptq import fuse_modules
+from ..quantizers.uniform import fake_quantize
+from ..quantizers.observers import MinMaxObserver, PerChannelMinMaxObserver
 from ..validate import check_bool, check_int, check_positive
 from .cost import weight_layers
 
@@ -169,7 +169,7 @@ def hawq_sensitivity(model, traces: dict, options, per_channel: bool = False, fu
                    else MinMaxObserver(bits=w_bits, signed=True, symmetric=True))
             obs(W)
             s, z = obs.calculate_qparams()
-            Wq = fake_quantize(Tensor(W), s, z, obs.qmin, obs.qmax, 0 if per_channel else None).data
+            Wq = fake_quantize(Tensor(W), s, z, obs.quant_min, obs.quant_max, 0 if per_channel else None).data
             err = float(np.sum((Wq.astype(np.float64) - W) ** 2))
             out[name][(w_bits, a_bits)] = traces[name].mean_trace * err
     return out

@@ -24,8 +24,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from ..quant.fake_quant import FakeQuantize, QConfig, default_qconfig
-from ..quant.observers import MovingAverageMinMaxObserver
+from .fake_quant import FakeQuantize, QConfig, default_qconfig
+from ..quantizers.observers import MovingAverageMinMaxObserver
 from ..validate import check_bits, check_bool, check_choice, check_number
 from .cost import check_layer_names, layer_cost, weight_layers
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn.loss import CrossEntropyLoss
-from ..quant.fake_quant import FakeQuantize, QConfig, default_qconfig
-from ..quant.observers import MovingAverageMinMaxObserver
-from ..quant.ptq import fuse_modules, ptq
+from .fake_quant import FakeQuantize, QConfig, default_qconfig
+from ..quantizers.observers import MovingAverageMinMaxObserver
+from .ptq import fuse_modules, ptq
 from ..validate import check_bits, check_choice
 from .cost import weight_layers
 

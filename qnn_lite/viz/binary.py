@@ -21,50 +21,33 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant.ste import ESTIMATORS, ede_schedule
+from ..quantizers.ste import ESTIMATORS, ede_schedule, get_estimator
 from ._widget import FigureWidget
 
 __all__ = ["surrogate", "plot_estimators", "plot_xnor_error", "plot_ternary", "ede_width", "EDEWidget",
            "ede_widget"]
 
-_LABELS = {"identity": "identity STE", "clipped": "clipped STE (hardtanh)", "approx_sign": "Bi-Real ApproxSign",
-           "ede": "IR-Net EDE", "swish_sign": "SignSwish"}
-
-
 def surrogate(name: str, x, **params) -> np.ndarray:
-    """The differentiable curve behind estimator ``name``: its derivative is ``ESTIMATORS[name][1]``.
+    """The differentiable curve behind estimator ``name``: ``ESTIMATORS[name].surrogate``, whose derivative is
+    ``ESTIMATORS[name].slope``.
 
     identity $x$; clipped $\\mathrm{clip}(x, -1, 1)$; approx_sign (Liu et al., 2018) $2x + x^2$ on [-1, 0),
     $2x - x^2$ on [0, 1), $\\pm 1$ outside; ede $k \\tanh(t x)$; swish_sign $2\\sigma(\\beta x)(1 + \\beta x(1 - \\sigma(\\beta x))) - 1$.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if name == "identity":
-        return x.copy()
-    if name == "clipped":
-        return np.clip(x, -1, 1)
-    if name == "approx_sign":
-        inner = np.where(x < 0, 2 * x + x * x, 2 * x - x * x)
-        return np.where(x < -1, -1.0, np.where(x >= 1, 1.0, inner))
-    if name == "ede":
-        return params.get("k", 1.0) * np.tanh(params.get("t", 1.0) * x)
-    if name == "swish_sign":
-        bx = params.get("beta", 5.0) * x
-        s = 0.5 * (1 + np.tanh(bx / 2))        # sigmoid, overflow-free
-        return 2 * s * (1 + bx * (1 - s)) - 1
-    raise ValueError(f"name must be one of {tuple(_LABELS)}, got {name!r}")
+    return get_estimator(name).surrogate(np.asarray(x, dtype=np.float64), **params)
 
 
 def plot_estimators(names=("clipped", "approx_sign", "swish_sign"), x_max: float = 2.0, figsize=(9, 3),
                     **params) -> Figure:
-    """Left: sign and each estimator's forward surrogate. Right: each backward slope (``ESTIMATORS[name][1]``)."""
+    """Left: sign and each estimator's forward surrogate. Right: each backward slope (``ESTIMATORS[name].slope``)."""
     x = np.linspace(-x_max, x_max, 801)
     fig = Figure(figsize=figsize, layout="constrained")
     ax_f, ax_b = fig.subplots(1, 2)
-    ax_f.plot(x, ESTIMATORS["identity"][0](x), color="k", lw=2, label="sign(x), the forward")
+    ax_f.plot(x, ESTIMATORS["identity"].forward(x), color="k", lw=2, label="sign(x), the forward")
     for name in names:
-        kw = {k: v for k, v in params.items() if (name == "ede" and k in "tk") or (name == "swish_sign" and k == "beta")}
-        ax_f.plot(x, surrogate(name, x, **kw), label=_LABELS[name])
-        ax_b.plot(x, ESTIMATORS[name][1](x, **kw), label=_LABELS[name])
+        kw = {k: v for k, v in params.items() if k in ESTIMATORS[name].params}
+        ax_f.plot(x, surrogate(name, x, **kw), label=ESTIMATORS[name].label)
+        ax_b.plot(x, ESTIMATORS[name].slope(x, **kw), label=ESTIMATORS[name].label)
     ax_f.set_title("forward: sign and the curve each backward pretends", fontsize=10)
     ax_b.set_title("backward: d(surrogate)/dx", fontsize=10)
     for ax in (ax_f, ax_b):
@@ -147,7 +130,7 @@ class EDEWidget(FigureWidget):
         self.box = widgets.VBox([self.controls["epoch"], self.text])
         self.fig = Figure(figsize=(9, 3), layout="constrained")
         self.ax_b, self.ax_f = self.fig.subplots(1, 2)
-        slope = ESTIMATORS["ede"][1]
+        slope = ESTIMATORS["ede"].slope
         for e in range(epochs + 1):                          # the whole schedule, faint
             t, k = ede_schedule(e, epochs, t_min, t_max)
             self.ax_b.plot(self.x, slope(self.x, t=t, k=k), color="0.85", lw=0.8)
@@ -155,7 +138,7 @@ class EDEWidget(FigureWidget):
         self.ax_b.set_ylim(0, 1.08 * max(1.0, t_max))       # the peak k t = max(t, 1)
         self.ax_b.set_xlabel("x")
         self.ax_b.set_ylabel("backward slope")
-        self.ax_f.plot(self.x, ESTIMATORS["ede"][0](self.x), color="k", lw=2, label="sign(x)")
+        self.ax_f.plot(self.x, ESTIMATORS["ede"].forward(self.x), color="k", lw=2, label="sign(x)")
         (self.fline,) = self.ax_f.plot(self.x, self.x, color="tab:red", label=r"$k\,\tanh(t x)$")
         self.ax_f.set_ylim(-1.6, 1.6)
         self.ax_f.set_xlabel("x")
@@ -168,9 +151,9 @@ class EDEWidget(FigureWidget):
         """Recompute ``(t, k)`` and the readouts from the slider; redraw both curves."""
         e = self.controls["epoch"].value
         t, k = ede_schedule(e, self.epochs, self.t_min, self.t_max)
-        slope = ESTIMATORS["ede"][1](self.x, t=t, k=k)
+        slope = ESTIMATORS["ede"].slope(self.x, t=t, k=k)
         self.readout = {"epoch": e, "t": t, "k": k, "peak": k * t, "width": ede_width(t),
-                        "slope_at_1": float(ESTIMATORS["ede"][1](np.array([1.0]), t=t, k=k)[0])}
+                        "slope_at_1": float(ESTIMATORS["ede"].slope(np.array([1.0]), t=t, k=k)[0])}
         self.line.set_ydata(slope)
         self.fline.set_ydata(np.clip(k * np.tanh(t * self.x), -1.6, 1.6))
         self.ax_b.set_title(f"epoch {e}/{self.epochs}: t = {t:.3g}, k = {k:.3g}, peak k·t = {k * t:.3g}", fontsize=9)

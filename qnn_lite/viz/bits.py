@@ -1,17 +1,14 @@
-"""Chapter 09's figures and timing helpers: bit packing, bit planes, kernel benchmarks.
+"""Chapter 09's figures: bit packing, bit planes, kernel benchmarks.
 
 * :func:`plot_packing` — a $\\pm 1$ row and the uint64 words ``pack_rows`` makes of it (LSB first,
   zero padding in the last word hatched).
 * :func:`plot_bitplanes` — two small integer vectors split into bit planes, and the table of plane
   pairs whose weighted AND-popcounts add up to the dot product (Umuroglu & Jahre, 2017).
-* :func:`benchmark_table` / :func:`format_benchmark` / :func:`plot_benchmark` — a quick version of
-  ``bench/kernels.py``: numpy float32 matmul against the binary, 2x2-bit bit-serial and int8 kernels.
-* :func:`bitserial_cost` / :func:`plot_bitserial_cost` — bit-serial time against bit width:
-  O(bits) when one operand is binary, O(bits^2) when both grow.
+* :func:`plot_benchmark` / :func:`plot_bitserial_cost` — the timings of
+  :mod:`qnn_lite.recipes.kernel_bench` as bar and line charts.
 
 Figures are ``matplotlib.figure.Figure`` objects not registered with pyplot (a notebook shows each
 once, as the cell's value). Each carries what it drew in ``fig.drawn`` (a dict) so tests can check it.
-Times are best-of-``repeat`` wall clock in milliseconds; they are noisy on a shared machine.
 """
 from __future__ import annotations
 
@@ -21,12 +18,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["plot_packing", "bitplanes", "plot_bitplanes", "best_ms", "benchmark_table", "format_benchmark",
-           "plot_benchmark", "bitserial_cost", "plot_bitserial_cost", "BENCH_COLUMNS"]
+__all__ = ["plot_packing", "bitplanes", "plot_bitplanes", "plot_benchmark", "plot_bitserial_cost"]
 
 WORD = 64
-BENCH_COLUMNS = ("n", "f32_ms", "binary_ms", "bitserial_ms", "int8_ms", "pack_ms",
-                 "binary_x", "bitserial_x", "int8_x", "pack_pct")
 _ONE, _ZERO, _PAD = "#2b6cb0", "#e2e8f0", "#ffffff"
 
 
@@ -147,84 +141,6 @@ def plot_bitplanes(x, y, x_bits: int = 2, y_bits: int = 2, x_signed: bool = Fals
 
 
 # ----- timing ---------------------------------------------------------------------------------
-def best_ms(fn, repeat: int = 3) -> float:
-    """Best wall time of ``fn()`` over ``repeat`` runs (after one warm-up run), in milliseconds."""
-    repeat = _check_int(repeat, "repeat", 1)
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return 1e3 * best
-
-
-class _threads:
-    """Limit numba and BLAS to ``n`` threads inside a ``with`` block."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        import numba
-        from threadpoolctl import threadpool_limits
-        self.prev = numba.get_num_threads()
-        numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
-        self.limits = threadpool_limits(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        import numba
-        self.limits.restore_original_limits()
-        numba.set_num_threads(self.prev)
-
-
-def benchmark_table(sizes=(256, 512, 1024), repeat: int = 3, threads: int = 1, seed: int = 0) -> list:
-    """One dict per n with :data:`BENCH_COLUMNS`: times (ms) of square n x n x n products and ratios.
-
-    f32: numpy float32 ``A @ B``; binary: ``binary_matmul`` on packed operands; bitserial:
-    ``bit_serial_matmul`` 2-bit x 2-bit unsigned (plane packing included); int8: ``int8_matmul``;
-    pack: ``pack_rows(A) + pack_cols(B)``. ``*_x`` = f32 time / kernel time, ``pack_pct`` = 100 pack / f32.
-    The full table (up to n = 4096, 1 and 2 threads) is ``bench/kernels.py`` (``make bench``).
-    """
-    from ..kernels import bit_serial_matmul, binary_matmul, int8_matmul, pack_cols, pack_rows
-
-    if isinstance(sizes, (int, np.integer)) or len(sizes) == 0:
-        raise ValueError(f"sizes must be a non-empty sequence of ints >= 1, got {sizes!r}")
-    sizes = [_check_int(n, "sizes", 1) for n in sizes]
-    repeat, threads = _check_int(repeat, "repeat", 1), _check_int(threads, "threads", 1)
-    rng = np.random.default_rng(seed)
-    rows = []
-    with _threads(threads):
-        for n in sizes:
-            A = rng.choice(np.array([-1.0, 1.0], np.float32), (n, n))
-            B = rng.choice(np.array([-1.0, 1.0], np.float32), (n, n))
-            Ap, Bp = pack_rows(A), pack_cols(B)
-            A2, B2 = rng.integers(0, 4, (n, n), dtype=np.int8), rng.integers(0, 4, (n, n), dtype=np.int8)
-            A8, B8 = rng.integers(-128, 128, (n, n), dtype=np.int8), rng.integers(-128, 128, (n, n), dtype=np.int8)
-            r = {"n": n,
-                 "f32_ms": best_ms(lambda: A @ B, repeat),
-                 "binary_ms": best_ms(lambda: binary_matmul(Ap, Bp, n), repeat),
-                 "bitserial_ms": best_ms(lambda: bit_serial_matmul(A2, B2, 2, 2), repeat),
-                 "int8_ms": best_ms(lambda: int8_matmul(A8, B8), repeat),
-                 "pack_ms": best_ms(lambda: (pack_rows(A), pack_cols(B)), repeat)}
-            for key in ("binary", "bitserial", "int8"):
-                r[f"{key}_x"] = r["f32_ms"] / r[f"{key}_ms"]
-            r["pack_pct"] = 100 * r["pack_ms"] / r["f32_ms"]
-            rows.append(r)
-    return rows
-
-
-def format_benchmark(rows) -> str:
-    """The rows of :func:`benchmark_table` as a fixed-width text table (ms, and speed-ups over float32)."""
-    head = (f"{'n':>5} {'f32 ms':>8} {'binary':>8} {'2bx2b':>8} {'int8':>8} {'pack':>8}  |"
-            f" {'f32/bin':>7} {'f32/2b2b':>8} {'f32/int8':>8} {'pack %':>7}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['n']:>5} {r['f32_ms']:>8.2f} {r['binary_ms']:>8.2f} {r['bitserial_ms']:>8.2f} "
-                     f"{r['int8_ms']:>8.2f} {r['pack_ms']:>8.2f}  | {r['binary_x']:>7.1f} {r['bitserial_x']:>8.1f} "
-                     f"{r['int8_x']:>8.1f} {r['pack_pct']:>7.1f}")
-    return "\n".join(lines)
 
 
 def plot_benchmark(rows, figsize=(9, 3.2)) -> Figure:
@@ -254,29 +170,6 @@ def plot_benchmark(rows, figsize=(9, 3.2)) -> Figure:
     right.legend(fontsize=7)
     fig.drawn = {"sizes": n.tolist(), "lines": len(names), "bars": len(rows) * len(keys)}
     return fig
-
-
-def bitserial_cost(n: int = 512, bits=(1, 2, 3, 4), repeat: int = 3, threads: int = 1, seed: int = 0) -> list:
-    """Time of ``bit_serial_matmul`` on n x n x n for each b in ``bits``, two ways.
-
-    ``"a_only"``: a_bits = b, b_bits = 1 (b plane pairs: cost O(bits));
-    ``"both"``: a_bits = b_bits = b (b^2 plane pairs: cost O(bits^2)). Unsigned operands.
-    Returns dicts ``{"bits", "mode", "pairs", "ms"}``.
-    """
-    from ..kernels import bit_serial_matmul
-
-    n, repeat, threads = _check_int(n, "n", 1), _check_int(repeat, "repeat", 1), _check_int(threads, "threads", 1)
-    bits = [_check_int(b, "bits", 1, 8) for b in bits]
-    rng = np.random.default_rng(seed)
-    rows = []
-    with _threads(threads):
-        for b in bits:
-            A = rng.integers(0, 1 << b, (n, n), dtype=np.int16)
-            for mode, bb in (("a_only", 1), ("both", b)):
-                B = rng.integers(0, 1 << bb, (n, n), dtype=np.int16)
-                ms = best_ms(lambda: bit_serial_matmul(A, B, b, bb), repeat)
-                rows.append({"bits": b, "mode": mode, "pairs": b * bb, "ms": ms})
-    return rows
 
 
 def plot_bitserial_cost(rows, figsize=(8, 3.2)) -> Figure:

@@ -1,6 +1,6 @@
 """Chapter 04's figures and widget: what each observer clips, and what that does to accuracy.
 
-* :data:`OBSERVERS` — the five calibration observers of ``qnn_lite.quant`` by short name.
+* :data:`OBSERVERS` — the five calibration observers of ``qnn_lite.quantizers`` by short name.
 * :func:`observer_ranges` — run every observer over one tensor; clip range, ``(s, z)`` and the
   fake-quant MSE each choice gives.
 * :func:`plot_observer_ranges` — those ranges drawn over the tensor's histogram (log counts).
@@ -15,7 +15,7 @@
 Figures are ``matplotlib.figure.Figure`` objects not registered with pyplot, so a notebook
 shows each once (the cell's value) and nothing leaks between cells.
 
-The activations the widget shows are recorded by :mod:`qnn_lite.quant.record`
+The activations the widget shows are recorded by :mod:`qnn_lite.transforms.record`
 (``activation_samples``: what the observers see during calibration).
 """
 from __future__ import annotations
@@ -25,17 +25,17 @@ from collections import OrderedDict
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant.fake_quant import FakeQuantize, QConfig, default_qconfig
-from ..quant.histogram import HistogramObserver
-from ..quant.observers import MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver, PercentileObserver
-from ..quant.ptq import fuse_modules
-from ..quant.record import activation_quantizers, ptq_from_samples, record_activations
-from ..quant.record import activation_samples  # noqa: F401  re-exported: chapter 04 imports it from here
-from ..quant.uniform import calc_qparams, fake_quantize
+from ..transforms.fake_quant import FakeQuantize, QConfig, default_qconfig
+from ..quantizers.histogram import HistogramObserver
+from ..quantizers.observers import (MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
+                                    PercentileObserver)
+from ..transforms.ptq import fuse_modules
+from ..transforms.record import activation_quantizers, ptq_from_samples, record_activations
+from ..quantizers.uniform import calc_qparams, fake_quantize
 from ..train import evaluate
 from ._widget import FigureWidget
 
-__all__ = ["OBSERVERS", "observer_ranges", "plot_observer_ranges", "CalibrationWidget", "calibration_widget"]
+__all__ = ["OBSERVERS", "WIDGET_OBSERVERS", "remembering_range", "observer_ranges", "plot_observer_ranges", "CalibrationWidget", "calibration_widget"]
 
 OBSERVERS = OrderedDict([
     ("min-max", (MinMaxObserver, {})),
@@ -50,28 +50,34 @@ _COLORS = {"min-max": "tab:gray", "moving average": "tab:purple", "percentile 99
            "MSE": "tab:red", "histogram": "tab:blue"}
 
 
-def _memoized(cls):
-    """``cls`` with ``clip_range()`` remembered until new data arrives (MSE / histogram searches run once)."""
+def remembering_range(cls):
+    """A subclass ``Remembering<cls>`` whose ``clip_range()`` is computed once per batch of new data.
 
-    class Memo(cls):
+    The widget asks each observer for its range twice (``calculate_qparams`` when the model is
+    converted, then for the readout); the MSE and histogram searches are the slow part, so the
+    widget's observers keep the answer until ``forward`` sees new data or ``reset`` is called.
+    """
+
+    class Remembering(cls):
         def reset(self):
             super().reset()
-            self._memo = None
+            self._range = None
 
         def _observe(self, x):
-            self._memo = None
+            self._range = None
             super()._observe(x)
 
         def clip_range(self):
-            if self._memo is None:
-                self._memo = super().clip_range()
-            return self._memo
+            if self._range is None:
+                self._range = super().clip_range()
+            return self._range
 
-    Memo.__name__ = Memo.__qualname__ = cls.__name__
-    return Memo
+    Remembering.__name__ = Remembering.__qualname__ = f"Remembering{cls.__name__}"
+    return Remembering
 
 
-_MEMO = {name: _memoized(cls) for name, (cls, _) in OBSERVERS.items()}
+WIDGET_OBSERVERS = {name: remembering_range(cls) for name, (cls, _) in OBSERVERS.items()}
+"""name -> the observer class the widget builds (``remembering_range`` of ``OBSERVERS[name][0]``)."""
 
 
 def _observer_names(observers):
@@ -112,9 +118,9 @@ def observer_ranges(x, bits: int = 8, observers=None, num_batches: int = 10, sig
         for chunk in np.array_split(x, int(num_batches)):
             obs(chunk)
         lo, hi = obs.clip_range()
-        s, z = calc_qparams(lo, hi, obs.qmin, obs.qmax)
-        xq = fake_quantize(x, s, z, obs.qmin, obs.qmax).astype(np.float64)
-        glo, ghi = (obs.qmin - int(z)) * float(s), (obs.qmax - int(z)) * float(s)
+        s, z = calc_qparams(lo, hi, obs.quant_min, obs.quant_max)
+        xq = fake_quantize(x, s, z, obs.quant_min, obs.quant_max).astype(np.float64)
+        glo, ghi = (obs.quant_min - int(z)) * float(s), (obs.quant_max - int(z)) * float(s)
         inside = (x64 >= glo - float(s) / 2) & (x64 <= ghi + float(s) / 2)
         rows.append({"observer": name, "lo": float(lo), "hi": float(hi), "scale": float(s), "zero_point": int(z),
                      "mse": float(np.mean((xq - x64) ** 2)), "clipped": float(1 - inside.mean()),
@@ -237,14 +243,14 @@ class CalibrationWidget(FigureWidget):
     @staticmethod
     def _run(model, test_loader, per_batch, weight, name, bits) -> dict:
         """PTQ with ``name``'s observer at ``bits``: test accuracy and every activation quantizer's range."""
-        act = FakeQuantize.with_args(observer=_MEMO[name], bits=bits, signed=False, **OBSERVERS[name][1])
+        act = FakeQuantize.with_args(observer=WIDGET_OBSERVERS[name], bits=bits, signed=False, **OBSERVERS[name][1])
         qm = ptq_from_samples(model, QConfig(weight=weight, activation=act), per_batch)
         ranges = OrderedDict()
         for n, fq in activation_quantizers(qm).items():
             lo, hi = fq.observer.clip_range()
             s, z = float(fq.scale), int(fq.zero_point)
             ranges[n] = {"clip_range": (float(lo), float(hi)), "scale": s, "zero_point": z,
-                         "grid": ((fq.qmin - z) * s, (fq.qmax - z) * s)}
+                         "grid": ((fq.quant_min - z) * s, (fq.quant_max - z) * s)}
         return {"accuracy": evaluate(qm, test_loader), "ranges": ranges}
 
     def accuracy(self, calibration: str, observer: str, bits: int) -> float:

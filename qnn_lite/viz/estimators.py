@@ -1,6 +1,6 @@
 """Figures and the estimator widget of chapter 05 (straight-through estimators and QAT).
 
-* :func:`estimator_widget`: pick an estimator from ``quant.ste.ESTIMATORS`` and its parameter
+* :func:`estimator_widget`: pick an estimator from ``quantizers.ste.ESTIMATORS`` and its parameter
   (``t``, ``k`` for EDE, ``beta`` for swish-sign) -> its forward and backward curves, plus the
   *surrogate* $F(x) = \\int_0^x g$ (the smooth function the backward pretends the forward is) and
   readouts: gradient at 0, peak, width of the region where the gradient is >= 1 % of its peak,
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.ste import ESTIMATORS
+from ..quantizers.ste import ESTIMATORS
 
-__all__ = ["PARAMS", "estimator_curves", "estimator_readout", "EstimatorWidget", "estimator_widget",
+__all__ = ["estimator_curves", "estimator_readout", "EstimatorWidget", "estimator_widget",
            "plot_round_gradient", "plot_estimators", "plot_coin_ste", "plot_lsq_step_grad",
            "plot_clip_learning", "plot_dorefa_weight", "plot_qat_curves"]
 
-PARAMS = {"ede": ("t", "k"), "swish_sign": ("beta",)}
-"""The keyword parameters each estimator's backward takes (the others take none)."""
 WIDTH_FRACTION = 0.01  # "width": where the gradient is at least 1 % of its peak
 
 
@@ -33,13 +31,13 @@ def estimator_curves(name: str, x, **params) -> dict:
     """
     if name not in ESTIMATORS:
         raise ValueError(f"name must be one of {sorted(ESTIMATORS)}, got {name!r}")
-    extra = set(params) - set(PARAMS.get(name, ()))
+    extra = set(params) - set(ESTIMATORS[name].params)
     if extra:
-        raise ValueError(f"estimator {name!r} takes parameters {PARAMS.get(name, ())}, got {sorted(extra)}")
+        raise ValueError(f"estimator {name!r} takes parameters {tuple(ESTIMATORS[name].params)}, got {sorted(extra)}")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size < 2 or not np.all(np.diff(x) > 0):
         raise ValueError(f"x must be a 1-d increasing grid with >= 2 points, got shape {x.shape}")
-    fwd, bwd = ESTIMATORS[name]
+    fwd, bwd = ESTIMATORS[name].forward, ESTIMATORS[name].slope
     g = np.asarray(bwd(x, **params), dtype=np.float64)
     cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) / 2 * np.diff(x))])
     zero = int(np.argmin(np.abs(x)))
@@ -96,13 +94,13 @@ class EstimatorWidget:
     def params(self) -> dict:
         """The parameters the chosen estimator takes, read from the sliders."""
         name = self.controls["estimator"].value
-        return {p: float(self.controls[p].value) for p in PARAMS.get(name, ())}
+        return {p: float(self.controls[p].value) for p in ESTIMATORS[name].params}
 
     def update(self) -> None:
         """Recompute the curves for the current controls; refresh ``readout``, ``fig`` and the text."""
         name = self.controls["estimator"].value
         for p in ("t", "k", "beta"):
-            self.controls[p].disabled = p not in PARAMS.get(name, ())
+            self.controls[p].disabled = p not in ESTIMATORS[name].params
         params = self.params()
         self.curves = c = estimator_curves(name, self.x, **params)
         self.readout = {"estimator": name, **params, **estimator_readout(c["x"], c["backward"])}
@@ -216,18 +214,18 @@ def plot_lsq_step_grad(bits: int = 3, signed: bool = True):
     import matplotlib.pyplot as plt
 
     from ..autograd import Tensor
-    from ..quant.lsq import fake_quantize_learnable_per_channel_affine
-    from ..quant.uniform import qrange
+    from ..quantizers.lsq import fake_quantize_learnable_per_channel_affine
+    from ..quantizers.uniform import qrange
 
-    qmin, qmax = qrange(bits, signed=signed)
-    v = np.linspace(qmin - 2, qmax + 2, 1601).astype(np.float32)
+    quant_min, quant_max = qrange(bits, signed=signed)
+    v = np.linspace(quant_min - 2, quant_max + 2, 1601).astype(np.float32)
     s = Tensor(np.ones_like(v), requires_grad=True)          # one "channel" per element: per-element ds
-    y = fake_quantize_learnable_per_channel_affine(Tensor(v), s, np.zeros_like(v), 0, qmin, qmax)
+    y = fake_quantize_learnable_per_channel_affine(Tensor(v), s, np.zeros_like(v), 0, quant_min, quant_max)
     y.sum().backward()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
     a.plot(v, y.data, color="tab:blue", label="$\\hat v / s$")
     a.plot(v, v, "--", color="tab:gray", label="v / s")
-    a.set_title(f"LSQ forward, {bits} bits [{qmin}, {qmax}]", fontsize=10)
+    a.set_title(f"LSQ forward, {bits} bits [{quant_min}, {quant_max}]", fontsize=10)
     a.set_xlabel("v / s")
     a.legend(fontsize=8)
     b.plot(v, s.grad, color="tab:red")
@@ -262,7 +260,7 @@ def plot_dorefa_weight(w, bits=(2, 3)):
     for the values of ``w`` (left) and the histogram of ``w`` (right)."""
     import matplotlib.pyplot as plt
 
-    from ..quant.learned import dorefa_weight
+    from ..quantizers.learned import dorefa_weight
 
     w = np.sort(np.asarray(w, dtype=np.float32).ravel())
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")

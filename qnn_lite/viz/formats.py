@@ -21,10 +21,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..format_values import count_values, representable_values, spacing
-from ..formats import decode_bits, get_format, round_to_format
-from ..quant.metrics import mse, sqnr_db
-from ..quant.uniform import calc_qparams, qrange
+from ..quantizers.format_values import count_values, representable_values, spacing
+from ..quantizers.formats import decode_bits, get_format, round_to_format
+from ..quantizers.metrics import mse, sqnr_db
+from ..quantizers.uniform import calc_qparams, qrange
 from ._widget import FigureWidget
 
 __all__ = ["FIELD_COLORS", "plot_bit_layouts", "plot_energy", "plot_format_grid", "format_grid",
@@ -123,9 +123,9 @@ def format_grid(w, fmt, bits: int = 8, scheme: str = "symmetric") -> tuple[np.nd
     if f.kind == "binary":
         alpha = float(np.abs(w).mean())
         return np.array([-alpha, alpha]), 2, 2 * alpha
-    qmin, qmax = qrange(f.bits, narrow=scheme == "symmetric")
-    s, z = calc_qparams(lo, hi, qmin, qmax, symmetric=scheme == "symmetric")
-    grid = (np.arange(qmin, qmax + 1) - int(z)) * float(s)
+    quant_min, quant_max = qrange(f.bits, narrow=scheme == "symmetric")
+    s, z = calc_qparams(lo, hi, quant_min, quant_max, symmetric=scheme == "symmetric")
+    grid = (np.arange(quant_min, quant_max + 1) - int(z)) * float(s)
     return (grid if grid.size <= MAX_LINES else None), grid.size, float(s)
 
 

@@ -4,8 +4,6 @@
 * :func:`utilization_vs_array_size` / :func:`plot_utilization_vs_array_size`.
 * :func:`roofline_table` / :func:`plot_roofline` — layers on the T4 and Zynq-7020 rooflines.
 * :func:`energy_by_precision` / :func:`plot_energy_bars` — Horowitz (2014) energy of one layer.
-* :func:`integer_layer_on` — one integer layer of ``convert_to_integer``'s model with its
-  GEMM run on a ``SystolicArray`` or a ``BitFusionArray`` (gemmlowp's zero-point expansion).
 
 The dataflow widget is :mod:`qnn_lite.viz.systolic`; the bit-brick figures are
 :mod:`qnn_lite.viz.bitfusion`. Figures are ``matplotlib.figure.Figure`` objects not registered
@@ -17,23 +15,19 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..hw import (DEVICES, BitFusionArray, SystolicArray, attainable, conv2d_intensity, estimate_cycles,
+from ..hw import (DEVICES, SystolicArray, attainable, conv2d_intensity, estimate_cycles,
                   gemm_intensity, layer_energy, mult_energy, add_energy, roofline_points)
 from ..hw.estimate import DATAFLOWS, conv_gemm_shape
 from ..hw.roofline import get_device
 from ..hw.systolic import im2col
+from ..validate import check_int
 
-__all__ = ["cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
-           "roofline_table", "plot_roofline", "energy_by_precision", "plot_energy_bars", "integer_layer_on"]
+__all__ = ["DATAFLOW_COLORS", "cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
+           "roofline_table", "plot_roofline", "energy_by_precision", "plot_energy_bars"]
 
-_DF_COLORS = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
+DATAFLOW_COLORS = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
 
 
-def _pos_int(name, v, lo=1, hi=None):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi):
-        allowed = f"an int >= {lo}" if hi is None else f"an int in {lo}..{hi}"
-        raise ValueError(f"{name} must be {allowed}, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------- cycle-count agreement
@@ -72,7 +66,7 @@ def utilization_vs_array_size(M: int, K: int, N: int, sizes=(8, 16, 32, 64, 128)
 
     Cycles from ``estimate_cycles`` (equal to the stepping simulator's, see :func:`cycle_agreement`).
     """
-    sizes = [_pos_int("sizes[i]", s) for s in sizes]
+    sizes = [check_int(s, "sizes[i]", 1) for s in sizes]
     return {df: np.array([M * K * N / (s * s * estimate_cycles(M, K, N, s, s, df)) for s in sizes])
             for df in dataflows}
 
@@ -85,7 +79,7 @@ def plot_utilization_vs_array_size(layers: dict, sizes=(8, 16, 32, 64, 128), dat
     for ax, (name, (M, K, N)) in zip(axes, layers.items()):
         util = utilization_vs_array_size(M, K, N, sizes, dataflows)
         for df in dataflows:
-            ax.plot(sizes, 100 * util[df], "o-", color=_DF_COLORS[df], label=df.upper())
+            ax.plot(sizes, 100 * util[df], "o-", color=DATAFLOW_COLORS[df], label=df.upper())
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes, [f"{s}×{s}" for s in sizes], fontsize=7)
         ax.set_xlabel("array size")
@@ -221,51 +215,3 @@ def plot_energy_bars(energies: dict, figsize=(9.5, 3.2)) -> Figure:
     ax2.set_title("the whole layer", fontsize=10)
     ax2.legend(fontsize=8)
     return fig
-
-
-# ------------------------------------------------------- integer layers on the hardware
-def integer_layer_on(layer, q, hw) -> dict:
-    """Run an ``IntegerLinear`` / ``IntegerConv2d`` (``convert_to_integer``) with its GEMM on ``hw``.
-
-    ``hw``: a ``SystolicArray`` or a ``BitFusionArray``. The array multiplies the *raw* input codes
-    (uint8 or int8, no subtraction, gemmlowp's form) by the int8 weights ``w_q - z_w``; the zero
-    point enters afterwards as a per-channel constant:
-    ``acc = q_x @ W - z_x * sum_k W + q_b`` (int32), then ``requantize(acc, M0, shift, ...)``.
-    A conv's padding is the code of the real 0 (``z_x``), so padded windows add ``z_x * w``
-    and the correction removes it again. Returns ``{"acc", "out", "report"}``; ``out`` equals
-    ``layer(q)`` and ``acc`` is laid out like it (``(M, O)`` or ``(B, O, OH, OW)``).
-    """
-    from ..quant.integer import IntegerConv2d, IntegerLinear
-    from ..quant.requant import requantize
-
-    if not isinstance(hw, (SystolicArray, BitFusionArray)):
-        raise TypeError(f"hw must be a SystolicArray or a BitFusionArray, got {type(hw).__name__}")
-    q = np.asarray(q)
-    z_x = layer.in_qp.zero_point
-    W = (layer.w_q.astype(np.int64) - layer.w_z[:, None]).T          # (K, O), int8 constants
-    a_signed = layer.in_qp.qmin < 0
-    if isinstance(layer, IntegerLinear):
-        if isinstance(hw, SystolicArray):
-            raw, report = hw.run_gemm(q.astype(np.int64), W)
-        else:
-            raw, report = hw.gemm(q, W, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
-        acc = raw - z_x * W.sum(axis=0) + layer.bias_q
-        out = requantize(acc, layer.M0, layer.shift, layer.out_qp.zero_point, layer.qmin, layer.out_qp.qmax)
-        return {"acc": acc, "out": out, "report": report}
-    if not isinstance(layer, IntegerConv2d):
-        raise TypeError(f"layer must be an IntegerLinear or IntegerConv2d, got {type(layer).__name__}")
-    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
-    if sh != sw:
-        raise ValueError(f"layer.stride must be square for the systolic lowering, got {layer.stride}")
-    x = np.pad(q.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=z_x)
-    w4 = W.T.reshape(-1, q.shape[1], kh, kw)                          # (O, C, KH, KW)
-    OH, OW = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-    if isinstance(hw, SystolicArray):
-        raw, report = hw.run_conv2d(x, w4, sh)
-        raw = raw[:, :, :OH, :OW]          # SCALE-Sim's ceil() may add a partial window: drop it
-    else:
-        raw, report = hw.conv2d(x, w4, sh, a_bits=8, w_bits=8, a_signed=a_signed, w_signed=True)
-    acc = raw - (z_x * W.sum(axis=0) - layer.bias_q)[None, :, None, None]
-    out = requantize(acc.transpose(0, 2, 3, 1), layer.M0, layer.shift, layer.out_qp.zero_point,
-                     layer.qmin, layer.out_qp.qmax).transpose(0, 3, 1, 2)
-    return {"acc": acc, "out": np.ascontiguousarray(out), "report": report}

@@ -1,7 +1,7 @@
 """Chapter 07's figures and widget: quantization levels drawn over a weight histogram.
 
 * :func:`plot_levels` — a histogram of the weights and one vertical line per level.
-* :func:`plot_scheme_grid` — the four schemes of :mod:`qnn_lite.quant.compare` side by side at one bit budget.
+* :func:`plot_scheme_grid` — the four schemes of :mod:`qnn_lite.recipes.compare` side by side at one bit budget.
 * :func:`plot_centroids` — k-means codebooks from different inits on the weights' CDF (Han et al., 2016, Fig. 4).
 * :func:`plot_pot_rounding` — power-of-two rounding in the log domain (switch at $\\sqrt2\\,2^k$)
   and in the value domain (switch at $1.5\\,2^k$).
@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant._checks import as_float
-from ..quant.compare import SCHEME_NAMES, SCHEMES, mse, quantize_scheme, sqnr_db
-from ..quant.log import mu_law_compress, mu_law_quantize, pot_quantize
+from ..validate import as_float
+from ..recipes.compare import SCHEME_NAMES, SCHEMES, quantize_scheme
+from ..quantizers.metrics import mse, sqnr_db
+from ..quantizers.log import mu_law_compress, mu_law_quantize, pot_quantize
 from ._widget import FigureWidget
 
 __all__ = ["plot_levels", "plot_scheme_grid", "plot_centroids", "plot_pot_rounding", "plot_mu_law",

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..hw.bitbrick import BitFusionArray
-from ..quant.ptq import ptq
+from ..transforms.ptq import ptq
 from ..transforms.cost import layer_cost, layer_specs
 from ..transforms.mixed_precision import allocate, allocation_qconfig, bit_options, cost_table, pareto_front
 from ..transforms.sensitivity import evaluate_arrays, ptq_sensitivity

@@ -2,7 +2,7 @@
 
 * :func:`rounding_trajectory_widget`: bits, rounding mode, update size and number of
   steps -> the trajectories of a fixed-point weight under many equal small updates
-  (:func:`qnn_lite.quant.lowprec.simulate_updates`) and readouts (final value, exact
+  (:func:`qnn_lite.transforms.lowprec.simulate_updates`) and readouts (final value, exact
   value, bias, RMS error). Drive it without a browser:
   ``w.controls["bits"].value = 12`` then read ``w.readout``.
 * Static figures: :func:`plot_unbiasedness`, :func:`plot_trajectories`,
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.lowprec import ROUNDINGS, deterministic_grad_quantize, simulate_updates
-from ..quant.learned import dorefa_grad
-from ..quant.stochastic import stochastic_round
+from ..transforms.lowprec import ROUNDINGS, deterministic_grad_quantize, simulate_updates
+from ..quantizers.learned import dorefa_grad
+from ..quantizers.stochastic import stochastic_round
 
 __all__ = ["trajectory_readout", "draw_trajectories", "RoundingTrajectoryWidget", "rounding_trajectory_widget",
            "plot_unbiasedness", "plot_trajectories", "plot_training_curves", "plot_gradient_bias",

@@ -23,11 +23,8 @@ from matplotlib.patches import Rectangle
 
 from ..hw import SystolicArray, estimate_cycles
 from ..hw.estimate import DATAFLOWS
-from .hardware import _DF_COLORS, _pos_int
-# re-exported: chapter 10 imports them from here
-from .bitfusion import bitbrick_terms, plot_bitbrick_decomposition, throughput_table  # noqa: F401
-from .hardware import (cycle_agreement, energy_by_precision, integer_layer_on, plot_energy_bars,  # noqa: F401
-                       plot_roofline, plot_utilization_vs_array_size, roofline_table, utilization_vs_array_size)
+from ..validate import check_int
+from .hardware import DATAFLOW_COLORS
 
 __all__ = ["DataflowWidget", "dataflow_widget"]
 
@@ -54,8 +51,8 @@ class DataflowWidget:
                  dataflow: str = "ws", cycle: int | None = None, seed: int = 0):
         import ipywidgets as widgets
 
-        self.rows, self.cols = _pos_int("rows", rows, 1, 8), _pos_int("cols", cols, 1, 8)
-        self.M, self.K, self.N = (_pos_int(n, v, 1, 9) for n, v in (("M", M), ("K", K), ("N", N)))
+        self.rows, self.cols = check_int(rows, "rows", 1, 8), check_int(cols, "cols", 1, 8)
+        self.M, self.K, self.N = (check_int(v, n, 1, 9) for n, v in (("M", M), ("K", K), ("N", N)))
         if dataflow not in DATAFLOWS:
             raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {dataflow!r}")
         rng = np.random.default_rng(seed)
@@ -64,7 +61,7 @@ class DataflowWidget:
         self.runs = {df: SystolicArray(self.rows, self.cols, df).run_gemm(self.A, self.B, record=True)
                      for df in DATAFLOWS}
         total = self.runs[dataflow][1].cycles
-        cycle = min(total, 2 * self.rows) if cycle is None else _pos_int("cycle", cycle, 0, total)
+        cycle = min(total, 2 * self.rows) if cycle is None else check_int(cycle, "cycle", 0, total)
         self.controls = {
             "dataflow": widgets.Dropdown(options=[(f"{df.upper()} ({_DF_NAMES[df]})", df) for df in DATAFLOWS],
                                          value=dataflow, description="dataflow"),
@@ -111,7 +108,7 @@ class DataflowWidget:
         if dataflow not in DATAFLOWS:
             raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {dataflow!r}")
         C, rep = self.runs[dataflow]
-        t = _pos_int("cycle", cycle, 0, rep.cycles)
+        t = check_int(cycle, "cycle", 0, rep.cycles)
         tr = rep.trace
         busy_per_cycle = tr["busy"].sum(axis=(1, 2))
         return {
@@ -181,7 +178,7 @@ class DataflowWidget:
         ax = self.ax_time
         ax.clear()
         x = np.arange(1, len(busy_per_cycle) + 1)
-        self.bars = ax.bar(x, busy_per_cycle, width=0.85, color=_DF_COLORS[df])
+        self.bars = ax.bar(x, busy_per_cycle, width=0.85, color=DATAFLOW_COLORS[df])
         for c in np.flatnonzero(tr["phase"] == "load"):
             ax.axvspan(c + 0.5, c + 1.5, color="0.85", lw=0)
         for b in np.flatnonzero(np.diff(tr["fold"])):

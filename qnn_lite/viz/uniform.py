@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..quant.metrics import quant_error
-from ..quant.uniform import calc_qparams, qrange
+from ..quantizers.metrics import quant_error
+from ..quantizers.uniform import calc_qparams, qrange
 from ._widget import FigureWidget
 
 __all__ = ["plot_integer_grid", "plot_clipping_curve", "plot_sqnr_vs_bits", "plot_channel_ranges",
@@ -45,9 +45,9 @@ def plot_integer_grid(lo: float, hi: float, bits: int = 3, symmetric: bool = Fal
     Each level is labelled with its integer code ``q``; the range ``[lo, hi]`` is shaded and 0 marked.
     Returns ``(ax, levels)``.
     """
-    qmin, qmax = qrange(bits, signed=signed)
-    s, z = calc_qparams(lo, hi, qmin, qmax, symmetric=symmetric)
-    codes = np.arange(qmin, qmax + 1)
+    quant_min, quant_max = qrange(bits, signed=signed)
+    s, z = calc_qparams(lo, hi, quant_min, quant_max, symmetric=symmetric)
+    codes = np.arange(quant_min, quant_max + 1)
     levels = (codes - int(z)) * float(s)
     if ax is None:
         ax = Figure(figsize=(8, 1.3), layout="constrained").subplots()
@@ -171,7 +171,7 @@ class UniformWidget(FigureWidget):
     min/max range kept (of each channel's range when per-channel); symmetric uses the narrow signed
     range, so its end levels sit exactly on $\\pm$ the clipped range. ``readout``: ``{"bits", "scheme",
     "per_channel", "clip", "mse", "rounding_mse", "clipping_mse", "clipped_fraction", "sqnr_db", "levels"}``
-    (all from :func:`qnn_lite.quant.metrics.quant_error`; ``levels`` = grid points per channel).
+    (all from :func:`qnn_lite.quantizers.metrics.quant_error`; ``levels`` = grid points per channel).
     ``grid_lines``: ``{name: LineCollection}`` drawn on the histogram — ``"tensor"`` per-tensor; per-channel
     the grids of the ``"widest"`` and ``"narrowest"`` channel. ``fig``: left the grid(s) over the
     histogram, right the histogram of ``w - w_hat`` (clipped values in red, log counts).
@@ -219,7 +219,7 @@ class UniformWidget(FigureWidget):
     def _grid(self, c=None) -> np.ndarray:
         r = self.result
         s, z = (r["scale"], r["zero_point"]) if c is None else (r["scale"][c], r["zero_point"][c])
-        return (np.arange(r["qmin"], r["qmax"] + 1) - int(z)) * float(s)
+        return (np.arange(r["quant_min"], r["quant_max"] + 1) - int(z)) * float(s)
 
     def update(self) -> None:
         """Recompute the readouts from the controls and redraw the figure."""
@@ -229,7 +229,7 @@ class UniformWidget(FigureWidget):
         r = self.result = quant_error(self.w, bits=b, symmetric=sym, narrow=sym, per_channel=pc, clip=clip,
                                       axis=self.axis)
         self.readout = {"bits": b, "scheme": scheme, "per_channel": pc, "clip": clip,
-                        "levels": r["qmax"] - r["qmin"] + 1,
+                        "levels": r["quant_max"] - r["quant_min"] + 1,
                         **{k: r[k] for k in ("mse", "rounding_mse", "clipping_mse", "clipped_fraction", "sqnr_db")}}
         # left: the grid(s) over the histogram
         ax = self.ax_hist

@@ -1,5 +1,5 @@
 """Generate tests/data/torch_golden_uniform.npz: PyTorch 2.13 (CPU) outputs that
-qnn_lite.quant.uniform / observers must reproduce bit for bit.
+qnn_lite.quantizers.uniform / observers must reproduce bit for bit.
 
 Run with the torch scratch venv (not part of the test suite):
     /tmp/torchvenv/bin/python tests/data/make_torch_golden_uniform.py

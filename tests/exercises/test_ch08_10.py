@@ -265,7 +265,7 @@ def test_a_stub_scores_zero_and_a_correct_answer_ignores_stdout():
 # ------------------------------------------------------------------ references = qnn_lite
 def test_8_1_draws_are_the_library_draws():
     from exercises.checks.ch08 import sr_given_u
-    from qnn_lite.quant.stochastic import stochastic_round
+    from qnn_lite.quantizers.stochastic import stochastic_round
     x = np.random.default_rng(3).uniform(-6, 6, size=500)
     for seed in (0, 7, 8):
         got = sr_given_u(x, np.random.default_rng(seed).random(x.shape))
@@ -276,7 +276,7 @@ def test_8_1_draws_are_the_library_draws():
 def test_8_2_reference_matches_the_library_by_monte_carlo():
     """mean and variance of 20 000 draws of qnn_lite's stochastic_quantize, within 5 standard errors."""
     from exercises.checks.ch08 import sr_mean_var_ref
-    from qnn_lite.quant.stochastic import stochastic_quantize
+    from qnn_lite.quantizers.stochastic import stochastic_quantize
     x, delta, n = np.array([0.3, -0.61, 1.0, 0.124]), 0.25, 20_000
     draws = stochastic_quantize(np.tile(x, (n, 1)), delta, -100, 100, rng=0)
     mean, var = sr_mean_var_ref(x, delta)

@@ -29,4 +29,4 @@ def test_coverage_names_what_is_missing_and_what_is_extra():
 
 
 def test_case_ids_are_exercise_and_hint_prefix():
-    assert case_ids([("3.2", None, "use qmax - qmin, not the number of levels")]) == ["3.2-use qmax - qmin, not the"]
+    assert case_ids([("3.2", None, "use quant_max - quant_min, not the number of levels")]) == ["3.2-use quant_max - quant_mi"]

@@ -98,39 +98,39 @@ def _sgd(kind):
 
 
 def _qparams(include_zero=True, eps=True, rounder=np.rint, offset=True):
-    def calc(lo, hi, qmin, qmax):
+    def calc(lo, hi, quant_min, quant_max):
         if include_zero:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
-        s = np.float32(hi - lo) / np.float32(qmax - qmin)
+        s = np.float32(hi - lo) / np.float32(quant_max - quant_min)
         if eps:
             s = max(s, EPS)
-        z = (qmin if offset else 0) - int(rounder(np.float32(lo) / s)) if s else qmin
-        return s, int(np.clip(z, qmin, qmax))
+        z = (quant_min if offset else 0) - int(rounder(np.float32(lo) / s)) if s else quant_min
+        return s, int(np.clip(z, quant_min, quant_max))
     return calc
 
 
 def _fq(rounder=np.rint, clip=True, sub_z=True):
-    def fq(x, s, z, qmin, qmax):
+    def fq(x, s, z, quant_min, quant_max):
         q = rounder(x / np.float32(s)) + z
         if clip:
-            q = np.clip(q, qmin, qmax)
+            q = np.clip(q, quant_min, quant_max)
         return (q - z if sub_z else q) * np.float32(s)
     return fq
 
 
 def _ste(kind):
-    def grad_fn(x, s, z, qmin, qmax, g):
+    def grad_fn(x, s, z, quant_min, quant_max, g):
         q = np.rint(x / np.float32(s)) + z
         if kind == "none":
             return g
         if kind == "on_x":
-            return g * ((x >= (qmin - z) * s) & (x <= (qmax - z) * s))
-        return g * ((q > qmin) & (q < qmax))
+            return g * ((x >= (quant_min - z) * s) & (x <= (quant_max - z) * s))
+        return g * ((q > quant_min) & (q < quant_max))
     return grad_fn
 
 
 def _pc(kind):
-    def pc(w, qmin, qmax):
+    def pc(w, quant_min, quant_max):
         axes = tuple(range(1, w.ndim))
         if kind == "axis":
             amax = np.abs(w).max(axis=0).reshape(-1)
@@ -138,7 +138,7 @@ def _pc(kind):
             amax = np.maximum(w.max(axis=axes), 0)
         else:
             amax = np.abs(w).max(axis=axes)
-        div = qmax if kind == "qmax" else (qmax - qmin) / 2
+        div = quant_max if kind == "quant_max" else (quant_max - quant_min) / 2
         return np.maximum(amax / div, EPS), np.zeros(len(amax), dtype=np.int64)
     return pc
 
@@ -182,17 +182,17 @@ WRONG = [
     ("3.2", _qparams(include_zero=False), "include zero"),
     ("3.2", _qparams(eps=False), "eps"),
     ("3.2", _qparams(rounder=np.floor), "np.rint"),
-    ("3.2", _qparams(offset=False), "you forgot qmin"),
+    ("3.2", _qparams(offset=False), "you forgot quant_min"),
     ("3.3", _fq(rounder=np.floor), "you used floor"),
     ("3.3", _fq(rounder=lambda v: np.floor(v + 0.5)), "ties must go to even"),
     ("3.3", _fq(clip=False), "clamp q"),
     ("3.3", _fq(sub_z=False), "subtract the zero point"),
     ("3.4", _ste("none"), "must get zero gradient"),
     ("3.4", _ste("on_x"), "mask on the rounded value"),
-    ("3.4", _ste("strict"), "qmin <= q <= qmax"),
+    ("3.4", _ste("strict"), "quant_min <= q <= quant_max"),
     ("3.5", _pc("axis"), "one scale per output channel"),
     ("3.5", _pc("max"), "max(|min|, |max|)"),
-    ("3.5", _pc("qmax"), "not qmax"),
+    ("3.5", _pc("quant_max"), "not quant_max"),
     ("3.6", _sqnr("20"), "10 log10, not 20"),
     ("3.6", _sqnr("mae"), "mean absolute error"),
     ("3.6", _sqnr("10"), "stderr"),  # divides by a zero noise power: a RuntimeWarning

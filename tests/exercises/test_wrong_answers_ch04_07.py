@@ -55,9 +55,9 @@ def _qm(kind):
 
 
 def _requant(kind):
-    def f(acc, m0, shift, z, qmin, qmax):
+    def f(acc, m0, shift, z, quant_min, quant_max):
         if kind == "float":
-            return np.clip(z + np.rint(acc.astype(np.float64) * (m0 * 2.0 ** (shift - 31))), qmin, qmax)
+            return np.clip(z + np.rint(acc.astype(np.float64) * (m0 * 2.0 ** (shift - 31))), quant_min, quant_max)
         x = acc.astype(np.int64) << max(shift, 0)
         ab = x * np.int64(m0)
         n = ab + np.where(ab >= 0, 2 ** 30, 1 - 2 ** 30)
@@ -66,29 +66,29 @@ def _requant(kind):
         mask = (1 << r) - 1
         y = high >> r if kind == "plain_shift" else (high >> r) + ((high & mask) > ((mask >> 1) + (high < 0)))
         if kind == "no_zero":
-            return np.clip(y, qmin, qmax)
-        return z + y if kind == "no_clip" else np.clip(z + y, qmin, qmax)
+            return np.clip(y, quant_min, quant_max)
+        return z + y if kind == "no_clip" else np.clip(z + y, quant_min, quant_max)
     return f
 
 
 # ------------------------------------------------------------------ 05
 def _lsq(kind):
-    def f(x, s, z, qmin, qmax, g):
+    def f(x, s, z, quant_min, quant_max, g):
         q = np.rint(x / s) + z
         v = x / s + z
         if kind == "paper":
-            inside = (v > qmin) & (v < qmax)
-            inner = np.rint(np.clip(v, qmin, qmax)) - z - x / s
-            below = v <= qmin
+            inside = (v > quant_min) & (v < quant_max)
+            inner = np.rint(np.clip(v, quant_min, quant_max)) - z - x / s
+            below = v <= quant_min
         else:
-            inside = (q >= qmin) & (q <= qmax)
+            inside = (q >= quant_min) & (q <= quant_max)
             inner = (q - z) - x / s
-            below = q < qmin
-        lo, hi = (qmin, qmax) if kind == "no_z_edges" else (qmin - z, qmax - z)
+            below = q < quant_min
+        lo, hi = (quant_min, quant_max) if kind == "no_z_edges" else (quant_min - z, quant_max - z)
         d = np.where(inside, inner, np.where(below, lo, hi))
         if kind == "no_scale":
             return g * d
-        qp = qmax - qmin if kind == "range" else qmax
+        qp = quant_max - quant_min if kind == "range" else quant_max
         return g * d / np.sqrt(x.size * qp)
     return f
 
@@ -239,7 +239,7 @@ WRONG = [
     ("5.2", _lsq("no_scale"), "forgot the gradient scale"),
     ("5.2", _lsq("paper"), "clip-then-round"),
     ("5.2", _lsq("no_z_edges"), "subtract z"),
-    ("5.2", _lsq("range"), "Qp in the gradient scale is qmax"),
+    ("5.2", _lsq("range"), "Qp in the gradient scale is quant_max"),
     ("5.3", _pact("no_zero_clip"), "PACT clips at 0 too"),
     ("5.3", _pact("strict"), "use x >= alpha"),
     ("5.3", _pact("per_element"), "should be one number"),
@@ -301,7 +301,7 @@ def _huffman_tie_last(freq):
 
 
 def test_another_optimal_huffman_code_passes():
-    from qnn_lite.quant.cluster import huffman_code_lengths
+    from qnn_lite.quantizers.cluster import huffman_code_lengths
     freq = [1, 1, 2, 2]
     assert list(_huffman_tie_last(freq)) != list(huffman_code_lengths(np.array(freq)))  # really a different code
     r = check("7.3", _huffman_tie_last, quiet=True)
@@ -320,10 +320,10 @@ def test_float32_and_python_int_answers_pass():
 
 def test_reference_values_by_hand():
     """The references the checks use, on cases computed by hand."""
-    from qnn_lite.quant.requant import quantize_multiplier, requantize
-    from qnn_lite.quant.cluster import huffman_code_lengths
-    from qnn_lite.quant.log import round_exponent
-    from qnn_lite.quant.ternary import twn_params
+    from qnn_lite.transforms.requant import quantize_multiplier, requantize
+    from qnn_lite.quantizers.cluster import huffman_code_lengths
+    from qnn_lite.quantizers.log import round_exponent
+    from qnn_lite.quantizers.ternary import twn_params
     assert quantize_multiplier(0.25) == (2 ** 30, -1) and quantize_multiplier(2.0) == (2 ** 30, 2)
     assert requantize(np.array([3, -3, 5], np.int32), 2 ** 30, 0, 0, -128, 127).tolist() == [2, -1, 3]
     assert huffman_code_lengths(np.array([4, 2, 1, 1])).tolist() == [1, 2, 3, 3]

@@ -1,6 +1,6 @@
 """Bit-exact with the book: the book's quantized layers run on the numba kernels give the same integers.
 
-* binary (chapter 06, ``qnn_lite.quant.bnn`` / ``binary``): +-1 weights by sign, +-1 inputs;
+* binary (chapter 06, ``qnn_lite.transforms.bnn`` / ``binary``): +-1 weights by sign, +-1 inputs;
   ``binary_matmul`` / ``binary_linear`` / ``binary_conv2d`` equal the fake-quant float forward exactly;
 * 2..4-bit (chapter 03/04, ``uniform.quantize``, unsigned activations, signed weights):
   ``bit_serial_matmul`` equals the integer-only path's ``int_matmul`` / ``int_linear_expanded``.
@@ -14,11 +14,12 @@ from qnn_lite.autograd import Tensor
 from qnn_lite.kernels import (binary_conv2d, binary_linear, binary_matmul, bit_serial_matmul, pack_cols,
                               pack_rows)
 from qnn_lite.nn import functional as F
-from qnn_lite.quant.binary import binarize
-from qnn_lite.quant.bnn import BinaryConv2d, BinaryLinear, SignActivation, quantized_mlp
-from qnn_lite.quant.integer import int_linear_expanded, int_matmul
-from qnn_lite.quant.ste import sign
-from qnn_lite.quant.uniform import calc_qparams, qrange, quantize
+from qnn_lite.quantizers.binary import binarize
+from qnn_lite.transforms.bnn import BinaryConv2d, BinaryLinear, SignActivation
+from qnn_lite.recipes.bnn_mlp import quantized_mlp
+from qnn_lite.transforms.integer import int_linear_expanded, int_matmul
+from qnn_lite.quantizers.ste import sign
+from qnn_lite.quantizers.uniform import calc_qparams, qrange, quantize
 
 
 # ----- binary: XNOR-popcount == the fake-quant float layer ----------------------------------------

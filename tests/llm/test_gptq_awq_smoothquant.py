@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from qnn_lite.autograd import Tensor, no_grad
-from qnn_lite.quant.uniform import calc_qparams
+from qnn_lite.quantizers.uniform import calc_qparams
 from qnn_lite.quantizers.activation import fake_quantize_absmax, fake_quantize_fp8, fake_quantize_minmax
 from qnn_lite.quantizers.groupwise import fake_quantize_groupwise
 from qnn_lite.transforms.awq import search_scale

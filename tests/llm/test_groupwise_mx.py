@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from qnn_lite.formats import round_minifloat
+from qnn_lite.quantizers.formats import round_minifloat
 from qnn_lite.quantizers.groupwise import (bits_per_weight, dequantize_groupwise, fake_quantize_groupwise,
                                            groupwise_qparams, quantize_groupwise)
 from qnn_lite.quantizers.mx import (MX_FORMATS, mx_bits_per_value, mx_decode, mx_encode, mx_fake_quantize,

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from qnn_lite.data import load_digits
-from qnn_lite.models import digits_cnn, train_digits_model
-from qnn_lite.quant import convert_to_integer, prepare_qat, ptq
-from qnn_lite.quant.layers import QUANT_LAYERS
+from qnn_lite.recipes.digits import digits_cnn, train_digits_model
+from qnn_lite.transforms.integer import convert_to_integer
+from qnn_lite.transforms.qat import prepare_qat
+from qnn_lite.transforms.ptq import ptq
+from qnn_lite.transforms.layers import QUANT_LAYERS
 from qnn_lite.transforms.cost import layer_specs, network_cost
 from qnn_lite.transforms.mixed_precision import (allocate, allocate_dp, allocate_greedy, allocation_qconfig,
                                                  bit_options, cost_table, pareto_front, uniform_allocation)
@@ -139,11 +141,11 @@ def test_allocation_runs_through_ptq_qat_and_integer_inference(trained):
     assert set(layers) == {"0", "4", "9"}
     for n, (w, a) in bits.items():
         m = layers[n]
-        assert (m.weight_fake_quant.qmin, m.weight_fake_quant.qmax) == (-(2 ** (w - 1)), 2 ** (w - 1) - 1)
+        assert (m.weight_fake_quant.quant_min, m.weight_fake_quant.quant_max) == (-(2 ** (w - 1)), 2 ** (w - 1) - 1)
         if a == 8:
             assert m.input_fake_quant is None                     # reads the 8-bit stored tensor
         else:
-            assert (m.input_fake_quant.qmin, m.input_fake_quant.qmax) == (0, 2 ** a - 1)
+            assert (m.input_fake_quant.quant_min, m.input_fake_quant.quant_max) == (0, 2 ** a - 1)
     fake = qm(X).data
     integer = convert_to_integer(qm)(X)
     assert np.mean(fake.argmax(1) == integer.argmax(1)) > 0.98
@@ -169,15 +171,15 @@ def test_uniform_allocation_and_cost_of_the_dp_choice(trained):
 
 def test_qconfig_input_activation_hook():
     from qnn_lite import nn
-    from qnn_lite.quant import QConfig, default_qconfig
-    from qnn_lite.quant.layers import QuantLinear
+    from qnn_lite.transforms.fake_quant import QConfig, default_qconfig
+    from qnn_lite.transforms.layers import QuantLinear
     with pytest.raises(TypeError, match="QConfig.input_activation must be a zero-argument factory"):
         QConfig(weight=None, activation=None, input_activation=4)
     base = default_qconfig(8, 8)
     lin = nn.Linear(3, 2)
     assert QuantLinear(lin, base).input_fake_quant is None                       # unchanged default
     q = QuantLinear(lin, QConfig(base.weight, base.activation, input_activation=default_qconfig(8, 3).activation))
-    assert (q.input_fake_quant.qmin, q.input_fake_quant.qmax) == (0, 7)
+    assert (q.input_fake_quant.quant_min, q.input_fake_quant.quant_max) == (0, 7)
     x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)
     q.weight_fake_quant.disable_fake_quant()
     q(x)                                                                          # observe

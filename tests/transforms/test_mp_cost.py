@@ -7,7 +7,7 @@ from qnn_lite.autograd.shape import concat
 from qnn_lite.hw import BitFusionArray, attainable, conv2d_intensity, gemm_intensity
 from qnn_lite.hw.energy import layer_energy
 from qnn_lite.hw.roofline import DEVICES
-from qnn_lite.models import digits_cnn, digits_mlp
+from qnn_lite.recipes.digits import digits_cnn, digits_mlp
 from qnn_lite.nn import functional as F
 from qnn_lite.transforms.cost import LayerSpec, layer_cost, layer_specs, network_cost, roofline_precision
 

@@ -120,7 +120,7 @@ def test_bad_arguments():
 
 
 def test_unfused_batchnorm_model_runs_in_float64_and_agrees_with_the_fused_one():
-    from qnn_lite.models import digits_cnn
+    from qnn_lite.recipes.digits import digits_cnn
     rng = np.random.default_rng(0)
     model = digits_cnn(seed=0).eval()
     for m in model.modules():

@@ -4,7 +4,7 @@ import pytest
 
 from qnn_lite.data import load_digits
 from qnn_lite.hw import BitFusionArray
-from qnn_lite.models import digits_cnn, digits_loaders, train_digits_model
+from qnn_lite.recipes.digits import digits_cnn, digits_loaders, train_digits_model
 from qnn_lite.recipes.mixed_precision import frontier_points, ptq_accuracy, qat_recovery, uniform_vs_mixed
 from qnn_lite.transforms.cost import layer_specs, network_cost
 from qnn_lite.transforms.mixed_precision import bit_options, pareto_front

@@ -4,8 +4,8 @@ import pytest
 
 from qnn_lite import nn
 from qnn_lite.autograd.tensor import Tensor, no_grad
-from qnn_lite.quant.observers import MinMaxObserver
-from qnn_lite.quant.uniform import fake_quantize
+from qnn_lite.quantizers.observers import MinMaxObserver
+from qnn_lite.quantizers.uniform import fake_quantize
 from qnn_lite.transforms.sensitivity import layer_qconfig, ptq_sensitivity
 
 
@@ -36,7 +36,7 @@ def test_only_the_swept_layer_is_quantized(case):
         obs = MinMaxObserver(bits=r["w_bits"], signed=True, symmetric=True)
         obs(lin.weight.data)
         s, z = obs.calculate_qparams()
-        wq = fake_quantize(Tensor(lin.weight.data), s, z, obs.qmin, obs.qmax).data
+        wq = fake_quantize(Tensor(lin.weight.data), s, z, obs.quant_min, obs.quant_max).data
         h = X @ (wq if r["layer"] == "0" else model._modules["0"].weight.data).T + model._modules["0"].bias.data
         h = np.maximum(h, 0)
         out = h @ (wq if r["layer"] == "2" else model._modules["2"].weight.data).T + model._modules["2"].bias.data
@@ -64,8 +64,8 @@ def test_binary_inputs_on_a_two_bit_grid_cost_nothing(case):
 def test_layer_qconfig_and_bad_input(case):
     model, X, y = case
     cfg = layer_qconfig(4, None)
-    assert cfg.activation is None and cfg.input_activation is None and cfg.weight().qmax == 7
-    assert layer_qconfig(None, 3).input_activation().qmax == 7
+    assert cfg.activation is None and cfg.input_activation is None and cfg.weight().quant_max == 7
+    assert layer_qconfig(None, 3).input_activation().quant_max == 7
     with pytest.raises(ValueError, match="w_bits"):
         layer_qconfig(1, 8)
     with pytest.raises(ValueError, match=r"layers \['5'\] are not Conv2d / Linear"):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from qnn_lite.kernels import pack_bitplanes_rows, pack_rows, plane_weights
-from qnn_lite.viz.bits import (BENCH_COLUMNS, benchmark_table, bitplanes, bitserial_cost, format_benchmark,
-                               plot_benchmark, plot_bitplanes, plot_bitserial_cost, plot_packing)
+from qnn_lite.recipes.kernel_bench import BENCH_COLUMNS, benchmark_table, bitserial_cost, format_benchmark
+from qnn_lite.viz.bits import bitplanes, plot_benchmark, plot_bitplanes, plot_bitserial_cost, plot_packing
 
 
 def _gids(fig):

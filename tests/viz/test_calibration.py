@@ -4,9 +4,9 @@ import pytest
 
 from qnn_lite.autograd.tensor import Tensor, no_grad
 from qnn_lite.data import load_digits
-from qnn_lite.models import digits_cnn, digits_loaders, train_digits_model
-from qnn_lite.quant import fuse_modules
-from qnn_lite.quant.record import activation_samples
+from qnn_lite.recipes.digits import digits_cnn, digits_loaders, train_digits_model
+from qnn_lite.transforms.ptq import fuse_modules
+from qnn_lite.transforms.record import activation_samples
 from qnn_lite.viz.calibration import OBSERVERS, calibration_widget, observer_ranges, plot_observer_ranges
 
 CLIPPERS = ("percentile 99.99", "MSE", "histogram")
@@ -22,7 +22,7 @@ def outlier_data():
 
 @pytest.fixture(scope="module")
 def trained():
-    model, acc = train_digits_model(digits_cnn(seed=0), epochs=6, lr=0.05, seed=0)  # as tests/test_models.py
+    model, acc = train_digits_model(digits_cnn(seed=0), epochs=6, lr=0.05, seed=0)  # as tests/recipes/test_digits.py
     return model, acc
 
 
@@ -172,8 +172,9 @@ def chapter(trained):
 
 
 def test_claim_per_channel_and_bias_correction_help_below_4_bits(chapter):
-    from qnn_lite.models import compare_to_float
-    from qnn_lite.quant import default_qconfig, ptq
+    from qnn_lite.recipes.digits import compare_to_float
+    from qnn_lite.transforms.fake_quant import default_qconfig
+    from qnn_lite.transforms.ptq import ptq
     model, cal, X, y = chapter
     r = {(pc, bc): compare_to_float(model, ptq(model, default_qconfig(2, 8, pc), cal, correct_bias=bc), X, y)
          for pc in (False, True) for bc in (False, True)}
@@ -186,7 +187,9 @@ def test_claim_per_channel_and_bias_correction_help_below_4_bits(chapter):
 
 
 def test_claim_integer_model_agrees_with_fake_quant(chapter):
-    from qnn_lite.quant import convert_to_integer, default_qconfig, ptq
+    from qnn_lite.transforms.integer import convert_to_integer
+    from qnn_lite.transforms.fake_quant import default_qconfig
+    from qnn_lite.transforms.ptq import ptq
     model, cal, X, _ = chapter
     fq = ptq(model, default_qconfig(8, 8, True), cal)
     im = convert_to_integer(fq)

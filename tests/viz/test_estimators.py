@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from qnn_lite.quant.experiments import coin_ste, learn_clip  # noqa: E402
+from qnn_lite.recipes.experiments import coin_ste, learn_clip  # noqa: E402
 from qnn_lite.viz.estimators import (estimator_curves, estimator_readout, estimator_widget,  # noqa: E402
                                      plot_clip_learning, plot_coin_ste, plot_dorefa_weight,
                                      plot_estimators, plot_lsq_step_grad, plot_qat_curves,
@@ -156,9 +156,9 @@ def test_static_figures_draw_what_they_say():
     plt.close(fig)
     fig = plot_lsq_step_grad(bits=3)
     v, ds = fig.axes[1].lines[0].get_data()
-    qmin, qmax = -4, 3
-    assert np.all(ds[v < qmin - 0.5] == qmin) and np.all(ds[v > qmax + 0.5] == qmax)
-    inside = (v > qmin + 0.01) & (v < qmax - 0.01)
+    quant_min, quant_max = -4, 3
+    assert np.all(ds[v < quant_min - 0.5] == quant_min) and np.all(ds[v > quant_max + 0.5] == quant_max)
+    inside = (v > quant_min + 0.01) & (v < quant_max - 0.01)
     np.testing.assert_allclose(ds[inside], np.rint(v[inside]) - v[inside], atol=1e-6)
     plt.close(fig)
     rows = {"linear": [coin_ste(p, lambda q: 3 * q, lambda q: 3 + 0 * q, n=100) for p in (0.2, 0.8)]}

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from qnn_lite.format_values import count_values, representable_values
-from qnn_lite.formats import get_format
+from qnn_lite.quantizers.format_values import count_values, representable_values
+from qnn_lite.quantizers.formats import get_format
 from qnn_lite.hw.energy import HOROWITZ_PJ
 from qnn_lite.viz.formats import (MAX_LINES, format_grid, formats_widget, plot_bit_layouts, plot_energy,
                                   plot_format_grid)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from qnn_lite.quant.compare import SCHEMES, mse, quantize_scheme
+from qnn_lite.recipes.compare import SCHEMES, quantize_scheme
+from qnn_lite.quantizers.metrics import mse
 from qnn_lite.viz.levels import (levels_widget, plot_centroids, plot_levels, plot_mu_law,
                                  plot_pot_rounding, plot_scheme_grid)
 

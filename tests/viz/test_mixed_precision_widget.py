@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from qnn_lite.data import load_digits
-from qnn_lite.models import digits_cnn, train_digits_model
-from qnn_lite.quant import ptq
+from qnn_lite.recipes.digits import digits_cnn, train_digits_model
+from qnn_lite.transforms.ptq import ptq
 from qnn_lite.transforms.cost import layer_specs, network_cost
 from qnn_lite.transforms.mixed_precision import allocate_dp, allocate_greedy, allocation_qconfig, cost_table
 from qnn_lite.transforms.sensitivity import evaluate_arrays

@@ -7,9 +7,9 @@ import pytest
 
 from qnn_lite.hw import BitFusionArray, SystolicArray, estimate_cycles, products_per_cycle
 from qnn_lite.viz.bitfusion import bitbrick_terms, plot_bitbrick_decomposition, throughput_table
-from qnn_lite.viz.hardware import (cycle_agreement, energy_by_precision, integer_layer_on, plot_energy_bars,
-                                   plot_roofline, plot_utilization_vs_array_size, roofline_table,
-                                   utilization_vs_array_size)
+from qnn_lite.viz.hardware import (cycle_agreement, energy_by_precision, plot_energy_bars, plot_roofline,
+                                   plot_utilization_vs_array_size, roofline_table, utilization_vs_array_size)
+from qnn_lite.recipes.hardware import integer_layer_on
 from qnn_lite.viz.systolic import dataflow_widget
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "scalesim_cycles.json")
@@ -219,9 +219,9 @@ def test_energy_falls_with_precision_and_bars_are_drawn():
 def integer_model():
     from qnn_lite import nn
     from qnn_lite.data import DataLoader, load_digits
-    from qnn_lite.quant.fake_quant import default_qconfig
-    from qnn_lite.quant.integer import convert_to_integer
-    from qnn_lite.quant.ptq import ptq
+    from qnn_lite.transforms.fake_quant import default_qconfig
+    from qnn_lite.transforms.integer import convert_to_integer
+    from qnn_lite.transforms.ptq import ptq
 
     Xtr, ytr, Xte, _ = load_digits()
     Xtr, Xte = Xtr - 0.3, Xte - 0.3              # a non-zero input zero point exercises the correction

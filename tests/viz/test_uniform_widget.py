@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from qnn_lite.quant.metrics import quant_error, sqnr_table
-from qnn_lite.quant.uniform import calc_qparams, qrange
+from qnn_lite.quantizers.metrics import quant_error
+from qnn_lite.recipes.sqnr import sqnr_table
+from qnn_lite.quantizers.uniform import calc_qparams, qrange
 from qnn_lite.viz.uniform import (plot_channel_ranges, plot_clipping_curve, plot_error_histogram,
                                   plot_integer_grid, plot_sqnr_vs_bits, uniform_widget)
 
@@ -71,10 +72,10 @@ def test_readouts_follow_the_definitions(widget, unequal):
     assert r["sqnr_db"] == pytest.approx(10 * math.log10(np.mean(unequal.astype(np.float64) ** 2) / r["mse"]))
     assert r["mse"] == pytest.approx(r["rounding_mse"] + r["clipping_mse"])
     # the drawn lines sit exactly on the grid (q - z) s of the clipped range
-    qmin, qmax = qrange(3)
-    s, z = calc_qparams(np.float32(0.8) * unequal.min(), np.float32(0.8) * unequal.max(), qmin, qmax)
+    quant_min, quant_max = qrange(3)
+    s, z = calc_qparams(np.float32(0.8) * unequal.min(), np.float32(0.8) * unequal.max(), quant_min, quant_max)
     xs = np.sort([seg[0][0] for seg in widget.grid_lines["tensor"].get_segments()])
-    np.testing.assert_allclose(xs, (np.arange(qmin, qmax + 1) - z) * float(s), rtol=1e-6)
+    np.testing.assert_allclose(xs, (np.arange(quant_min, quant_max + 1) - z) * float(s), rtol=1e-6)
     assert "affine, 3 bits, per-tensor, clip 0.80" in widget.ax_hist.get_title()
 
 
