@@ -15,6 +15,7 @@ module             what it holds
 ``transforms``     model in, model out: fake quant, PTQ, QAT, integer-only
 ``recipes``        the chapters' experiments: training recipes and tables
 ``viz``            the chapters' figures and widgets (nothing in the library imports it)
+``zoo``            the model zoo: ResNet-, MobileNetV2-, VGG-style, digits and TinyGPT builders; shipped checkpoints
 =================  ==========================================================
 """
 from .autograd import Tensor, Function, no_grad, gradcheck  # noqa: F401

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import _pad_hwc
 from .function import Function
 
 
@@ -38,7 +37,9 @@ class DepthwiseConv2d(Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, out_size):
         O, _, kh, kw = weight.shape
         mult = O // x.shape[1]
-        xp = _pad_hwc(x if mult == 1 else np.repeat(x, mult, axis=1), padding)   # (N, Hp, Wp, O)
+        xr = x if mult == 1 else np.repeat(x, mult, axis=1)
+        ph, pw = padding                                                         # zero-pad, channels last
+        xp = np.ascontiguousarray(np.pad(xr, ((0, 0), (0, 0), (ph, ph), (pw, pw))).transpose(0, 2, 3, 1))
         w = weight[:, 0].transpose(1, 2, 0)                                      # (KH, KW, O)
         y = np.zeros((x.shape[0], *out_size, O), dtype=np.result_type(x, weight))
         tmp = np.empty_like(y)

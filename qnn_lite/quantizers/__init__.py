@@ -22,5 +22,8 @@ module             what it holds
 ``formats``        number formats FP32 / FP16 / BF16 / FP8 / INTb / binary: layout, range, rounding
 ``format_values``  the values a format holds: counts, grids, spacing, weights rounded to a format
 ``metrics``        quantization error: MSE, SQNR, rounding vs clipping, the step^2/12 noise model
+``activation``     dynamic activation fake quant: per-tensor, per-token, per-channel; int or FP8
+``groupwise``      group-wise weight quantization (int4/int3 groups of 32/64/128) and its real bits per weight
+``mx``             OCP Microscaling (MX) block formats: MXFP8/6/4 and MXINT8 with a shared E8M0 scale
 =================  ==========================================================
 """

@@ -6,7 +6,7 @@ Recipes may import anything in the library except ``viz``.
 =================  ==========================================================
 module             what it holds
 =================  ==========================================================
-``digits``         the digits MLP / CNN builders, loaders, the trainer (explicit ``cache=``)
+``digits``         the digits loaders, the trainer (explicit ``cache=``), compare_to_float
 ``experiments``    chapter 5: the biased coin, learned clips, LSQ's gradient scale, PTQ vs QAT tables
 ``finetune``       qat_finetune: QAT after PTQ (Krishnamoorthi, 2018)
 ``bnn_mlp``        chapter 6: the quantized MLP, its training recipe and bit-width table
@@ -15,5 +15,7 @@ module             what it holds
 ``dorefa``         chapter 8: the DoReFa W/A/G MLP, its training and table
 ``kernel_bench``   chapter 9: kernel timings (float vs binary, bit-serial, int8)
 ``hardware``       chapter 10: an integer layer's GEMM run on a simulated array
+``llm_tables``     chapter 13: perplexity of the shipped TinyGPT under each quantization method
+``mixed_precision``  chapter 11: uniform vs mixed precision at equal cost, the accuracy-cost frontier
 =================  ==========================================================
 """

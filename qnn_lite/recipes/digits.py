@@ -37,52 +37,10 @@ from ..autograd.tensor import Tensor, no_grad
 from ..data import DataLoader, load_digits
 from ..optim import SGD
 from ..train import evaluate, fit
+from ..validate import check_int
+from ..zoo.digits import digits_cnn, digits_mlp  # the builders live in the zoo; the trainer here uses them
 
 __all__ = ["digits_mlp", "digits_cnn", "digits_loaders", "train_digits_model", "compare_to_float"]
-
-
-def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
-def _positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def digits_mlp(seed: int = 0, hidden: int = 32) -> nn.Sequential:
-    """``Linear(64, hidden) -> ReLU -> Linear(hidden, 10)``; input ``(N, 64)`` (``load_digits(flat=True)``)."""
-    g = np.random.default_rng(_seed(seed))
-    hidden = _positive(hidden, "hidden")
-    return nn.Sequential(nn.Linear(64, hidden, generator=g), nn.ReLU(), nn.Linear(hidden, 10, generator=g))
-
-
-def digits_cnn(seed: int = 0, batch_norm: bool = True, channels=(8, 16), pool: bool = True) -> nn.Sequential:
-    """Two conv blocks and a classifier for ``(N, 1, 8, 8)`` digits -> ``(N, 10)`` logits.
-
-    Block ``i``: ``Conv2d(c_in, c_i, 3, padding=1)`` [-> ``BatchNorm2d(c_i)``] -> ``ReLU``
-    [-> ``MaxPool2d(2)``], then ``Flatten`` and ``Linear(c_2 * s * s, 10)`` with ``s = 2`` if
-    ``pool`` else ``8``. Defaults: ``channels=(8, 16)``, ``pool=True`` (10 layers, 2.5 k weights).
-    ``channels=(16, 32), pool=False`` gives ``Linear(2048, 10)`` (25 k weights, ~5x slower).
-    """
-    g = np.random.default_rng(_seed(seed))
-    if not (isinstance(channels, (tuple, list)) and len(channels) == 2):
-        raise ValueError(f"channels must be a pair of positive ints, got {channels!r}")
-    c1, c2 = (_positive(c, "channels[i]") for c in channels)
-    layers: list = []
-    for c_in, c_out in ((1, c1), (c1, c2)):
-        layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, generator=g))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(c_out))
-        layers.append(nn.ReLU())
-        if pool:
-            layers.append(nn.MaxPool2d(2))
-    side = 2 if pool else 8
-    layers += [nn.Flatten(), nn.Linear(c2 * side * side, 10, generator=g)]
-    return nn.Sequential(*layers)
 
 
 def digits_loaders(batch_size: int = 64, seed: int = 0, flat: bool = False, test_batch_size: int = 512):
@@ -92,9 +50,9 @@ def digits_loaders(batch_size: int = 64, seed: int = 0, flat: bool = False, test
     ``test_batch_size``). The split itself is always ``load_digits``' seed-0 split.
     """
     X_train, y_train, X_test, y_test = load_digits(seed=0, flat=flat)
-    train = DataLoader(X_train, y_train, batch_size=_positive(batch_size, "batch_size"), shuffle=True,
-                       seed=_seed(seed))
-    test = DataLoader(X_test, y_test, batch_size=_positive(test_batch_size, "test_batch_size"))
+    train = DataLoader(X_train, y_train, batch_size=check_int(batch_size, "batch_size", 1), shuffle=True,
+                       seed=check_int(seed, "seed", 0))
+    test = DataLoader(X_test, y_test, batch_size=check_int(test_batch_size, "test_batch_size", 1))
     return train, test
 
 
@@ -134,14 +92,14 @@ def train_digits_model(model, epochs: int = 5, lr: float = 0.05, seed: int = 0, 
         raise ValueError(f"lr must be a positive finite float, got {lr!r}")
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
         raise ValueError(f"momentum must be a float in [0, 1), got {momentum!r}")
-    seed, batch_size, flat = _seed(seed), _positive(batch_size, "batch_size"), _takes_flat_input(model)
+    seed, batch_size, flat = check_int(seed, "seed", 0), check_int(batch_size, "batch_size", 1), _takes_flat_input(model)
     key = (_fingerprint(model), int(epochs), float(lr), seed, batch_size, float(momentum))
     if cache is not None and not isinstance(cache, dict):
         raise TypeError(f"cache must be a dict or None, got {type(cache).__name__}")
     store = {} if cache is None else cache
     if key not in store:
         train_loader, test_loader = digits_loaders(batch_size, seed, flat)
-        nn.manual_seed(seed)  # Dropout's stream
+        nn.manualcheck_int(seed, "seed", 0)  # Dropout's stream
         history = fit(model, train_loader, nn.CrossEntropyLoss(),
                       SGD(model.parameters(), lr=float(lr), momentum=float(momentum)), epochs=int(epochs))
         store[key] = (OrderedDict(model.state_dict()), evaluate(model, test_loader), history)

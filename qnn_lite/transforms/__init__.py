@@ -16,5 +16,14 @@ module             what it holds
 ``record``         record what each activation quantizer sees; PTQ from recorded samples
 ``requant``        fixed-point multipliers (M0, shift), gemmlowp rounding, add / concat
 ``integer``        integer-only inference (Jacob et al. 2018): convert_to_integer
+``capture``        find, swap and listen to a model's Linear layers (what GPTQ/AWQ/SmoothQuant calibrate on)
+``gptq``           GPTQ: column-by-column OBS updates with the Cholesky of the inverse Hessian
+``awq``            AWQ: activation-aware per-channel weight scaling searched on calibration data
+``smoothquant``    SmoothQuant: migrate activation outliers into the weights with alpha
+``llm_quant``      a TinyGPT quantized: RTN, W8A8, formats, KV cache; quantize_tinygpt names every method
+``sensitivity``    per-layer PTQ sensitivity: one layer quantized at a time
+``hessian``        Hessian trace per layer by Hutchinson's estimator (HAWQ-v2)
+``cost``           what a bit allocation costs: size, BitOPs, Bit Fusion cycles / energy, roofline latency
+``mixed_precision``  mixed-precision allocation under a budget (greedy, exact DP) and its QConfigs
 =================  ==========================================================
 """

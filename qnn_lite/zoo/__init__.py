@@ -6,7 +6,7 @@ book's digits models :func:`digits_mlp` / :func:`digits_cnn` (8x8 digits).
 :func:`load_pretrained` builds a model and loads its shipped, SHA-256-checked weights
 (``pretrained.py``; ``tools/train_zoo.py`` retrains them all with fixed seeds).
 """
-from ..recipes.digits import digits_cnn, digits_mlp  # noqa: F401  (moving to qnn_lite.recipes; fixed at merge)
+from .digits import digits_cnn, digits_mlp  # noqa: F401
 from .pretrained import CHECKPOINTS, load_pretrained  # noqa: F401
 from .vision import BasicBlock, Classifier, InvertedResidual, mobilenetv2_tiny, resnet8, vgg_small  # noqa: F401
 
