@@ -44,9 +44,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -n $(JOBS) tests
 
-# The book in headless Chromium through JupyterLab (needs Debian's chromium; see tests/browser/).
+# The book in headless Chromium through `make lab` (needs Debian's chromium and playwright).
 test-browser: $(INSTALL)
-	$(TEST_ENV) $(PY) -m pytest -m browser tests/browser
+	$(TEST_ENV) QNN_LITE_BROWSER_REQUIRED=1 $(PY) -m pytest -m browser tests/test_browser_lab.py
 
 # The unit tests against the LOWEST versions pyproject.toml allows (requirements-min.txt),
 # in a separate venv, so that the declared minimums stay true.
