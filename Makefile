@@ -81,6 +81,7 @@ notebooks: $(STAMP)
 upgrade-lock:
 	rm -rf $(VENV)-lock
 	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(v != "$(LOCK_PYTHON)" and f"the lock is for Python $(LOCK_PYTHON), not {v}: make upgrade-lock PYTHON=python$(LOCK_PYTHON)")'
 	$(VENV)-lock/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)-lock/bin/python -m pip install --quiet ".[dev,browser,html]"
 	{ sed -n '/^#/p' $(LOCK); $(VENV)-lock/bin/python -m pip freeze --exclude-editable | grep -iv '^qnn[-_]lite'; } > $(LOCK).new
