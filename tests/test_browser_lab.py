@@ -5,7 +5,8 @@ loopback port with a token, on a COPY of book/ and exercises/ with autosave off,
 committed notebooks are never written. Then: the server opens the index; every link the
 link test walks is served; a chapter with widgets runs top to bottom in the browser with
 every widget a live control (no text fallback, no "Error displaying widget", no console
-errors) and a moved slider redraws its figure; an exercise notebook opens.
+errors) and a moved slider redraws its figure; an exercise notebook opens. Last, a page of
+the HTML edition (`make html`) displays from the file system with nothing from the network.
 
 Run with `make test-browser` (excluded from `make test`). It drives Debian's chromium
 (`apt-get install chromium`) through `executable_path`: never `playwright install`.
@@ -58,8 +59,8 @@ def fingerprint() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """(base url, token, served folder) of a running `make lab`; stopped afterwards."""
+def sync_api():
+    """playwright.sync_api, once Debian's chromium and playwright are known to be there."""
     # `make test-browser` sets QNN_LITE_BROWSER_REQUIRED: there a missing browser fails, not skips
     missing = pytest.fail if os.environ.get("QNN_LITE_BROWSER_REQUIRED") else pytest.skip
     try:
@@ -68,6 +69,12 @@ def lab(tmp_path_factory):
         missing("playwright is not installed (pip install playwright)")
     if not os.access(CHROMIUM, os.X_OK):
         missing(f"{CHROMIUM} missing: apt-get install chromium")
+    return sync_api
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, sync_api):
+    """(base url, token, served folder) of a running `make lab`; stopped afterwards."""
     tmp = tmp_path_factory.mktemp("lab")
     site = tmp / "repo"
     for part in ("book", "exercises"):
@@ -99,7 +106,7 @@ def lab(tmp_path_factory):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("make lab did not start:\n" + (tmp / "lab.log").read_text())
                 time.sleep(0.5)
-        yield base, token, site, sync_api
+        yield base, token, site
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -111,8 +118,8 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
-    with lab[3].sync_playwright() as p:
+def browser(sync_api):
+    with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield b
         b.close()
@@ -143,7 +150,7 @@ def menu(page, name, item):
 
 
 def test_the_server_opens_the_index(lab, page):
-    base, token, _, _ = lab
+    base, token, _ = lab
     page.goto(f"{base}/?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     assert page.url.split("?")[0].endswith("/lab/tree/book/00_index.ipynb")
@@ -151,7 +158,7 @@ def test_the_server_opens_the_index(lab, page):
 
 
 def test_every_link_is_served(lab):
-    base, token, site, _ = lab
+    base, token, site = lab
     missing = []
     for doc, link in internal_links():
         path, _ = resolve(doc, link)
@@ -164,7 +171,7 @@ def test_every_link_is_served(lab):
 
 
 def test_a_widget_chapter_runs_with_live_widgets(lab, page):
-    base, token, site, _ = lab
+    base, token, site = lab
     open_notebook(page, base, token, WIDGET_CHAPTER)
     cells = json.loads((site / WIDGET_CHAPTER).read_text(encoding="utf-8"))["cells"]
     n_code = sum(c["cell_type"] == "code" for c in cells)
@@ -201,7 +208,7 @@ def test_a_widget_chapter_runs_with_live_widgets(lab, page):
 
 
 def test_an_exercise_notebook_opens(lab, page):
-    base, token, site, _ = lab
+    base, token, site = lab
     open_notebook(page, base, token, EXERCISE)
     n_cells = len(json.loads((site / EXERCISE).read_text(encoding="utf-8"))["cells"])
     page.wait_for_function("n => document.querySelectorAll('.jp-NotebookPanel .jp-Cell').length === n", arg=n_cells)
@@ -209,3 +216,29 @@ def test_an_exercise_notebook_opens(lab, page):
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
     assert tab.inner_text().strip() == Path(EXERCISE).name
     assert not page.errors, page.errors
+
+
+def test_the_html_edition_displays_offline(page, tmp_path):
+    """A page of `make html`, opened from the file system: math typeset by the local MathJax,
+    every figure decoded, nothing requested from the network."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_html
+    chapter = ROOT / "book" / "03_uniform_quantization.ipynb"
+    build_html.build(tmp_path / "html", [chapter])
+    remote, failed = [], []
+    page.on("request", lambda r: r.url.startswith(("http:", "https:")) and remote.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto((tmp_path / "html" / "book" / "03_uniform_quantization.html").as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.MathJax').length > 20", timeout=60_000)
+    n_png = sum("image/png" in o.get("data", {}) for c in json.loads(chapter.read_text(encoding="utf-8"))["cells"]
+                for o in c.get("outputs", []))
+    widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) >= n_png and all(w > 0 for w in widths)
+    assert "Interactive widget" in page.inner_text("body")
+    assert not remote, remote
+    # MathJax probes web-font loading with a blank font at about:blank, which file:// pages refuse;
+    # that refusal (and only it) is expected
+    assert set(failed) <= {"about:blank"}, failed
+    errors = [e for e in page.errors if "about:blank" not in e and
+              not (failed and e == "Failed to load resource: net::ERR_FAILED")]
+    assert not errors, errors
