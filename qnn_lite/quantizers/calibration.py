@@ -24,7 +24,7 @@ import numpy as np
 
 from ..quant.observers import _SampleObserver
 from ..quant.uniform import calc_qparams, fake_quantize, qrange
-from ..validate import as_float, check_bits, check_choice, check_int
+from ..validate import as_float, check_bits, check_bool, check_choice, check_int
 
 __all__ = ["kl_threshold", "expand_quantized", "KLObserver", "SAWB_COEFFICIENTS", "sawb_threshold",
            "SAWBObserver", "aciq_threshold", "ACIQObserver", "mmse_clip", "joint_mmse_clip"]
@@ -113,11 +113,15 @@ class KLObserver(_ThresholdObserver):
     """Entropy calibration (TensorRT; Migacz, 2017): ``T = kl_threshold(histogram(|x|, bins))``.
 
     ``bins`` (2048) bins over ``[0, max|x|]``; ``num_levels`` = 128 for a signed 8-bit range
-    (``2**(bits-1)``), ``2**bits`` for an unsigned one. Kept: ``self.divergences``.
+    (``2**(bits-1)``), ``2**bits`` for an unsigned one. ``flatten_zero_bin=True`` sets
+    ``hist[0] = hist[1]`` first, as NVIDIA's pytorch-quantization does: after a ReLU the spike of
+    exact zeros in bin 0 otherwise dominates both distributions and the search picks tiny thresholds
+    (``False`` is the literal algorithm). Kept: ``self.divergences``.
     """
 
-    def __init__(self, bins: int = 2048, **kwargs):
+    def __init__(self, bins: int = 2048, flatten_zero_bin: bool = True, **kwargs):
         self.bins = check_int(bins, "bins", lo=2)
+        self.flatten_zero_bin = check_bool(flatten_zero_bin, "flatten_zero_bin")
         super().__init__(**kwargs)
 
     def threshold(self, x):
@@ -127,6 +131,8 @@ class KLObserver(_ThresholdObserver):
             return 0.0
         levels = min(self._levels(), self.bins)
         hist, _ = np.histogram(a, bins=self.bins, range=(0.0, top))
+        if self.flatten_zero_bin:
+            hist[0] = hist[1]
         t, self.divergences = kl_threshold(hist, top / self.bins, levels)
         return t
 
@@ -173,14 +179,14 @@ def _aciq_mse(alpha, scale, bits, prior):
 
 def aciq_threshold(x, bits: int, prior: str = "laplace") -> float:
     """``argmin_T`` of the modelled MSE for a ``prior`` fit (Laplace ``b = E|x - mean|``, Gaussian
-    ``sigma = std``); grid of 4000 values of ``T / scale`` in ``(0, 20]`` (Banner et al., 2019)."""
+    ``sigma = std``); grid of 20000 values of ``T / scale`` in ``(0, 20]`` (Banner et al., 2019)."""
     x = as_float(x, "x").astype(np.float64)
     bits = check_bits(bits)
     prior = check_choice(prior, "prior", ("laplace", "gaussian"))
     scale = np.mean(np.abs(x - x.mean())) if prior == "laplace" else x.std()
     if scale == 0:
         return float(np.abs(x).max())
-    ratios = np.linspace(0.005, 20, 4000)
+    ratios = np.linspace(0.001, 20, 20000)
     best = ratios[int(np.argmin(_aciq_mse(ratios * scale, scale, bits, prior)))]
     return float(best * scale)
 
