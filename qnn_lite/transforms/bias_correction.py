@@ -47,7 +47,7 @@ def clipped_normal_mean(mu, sigma, lo=0.0, hi=np.inf):
     safe = np.where(sigma > 0, sigma, 1.0)
     a, b = (lo - mu) / safe, (hi - mu) / safe
     pa, pb = normal_cdf(a), normal_cdf(b)
-    tail_hi = np.where(np.isinf(hi), 0.0, hi * (1 - pb))
+    tail_hi = 0.0 if np.isinf(hi) else hi * (1 - pb)
     out = (lo * pa if np.isfinite(lo) else 0.0) + tail_hi + mu * (pb - pa) + safe * (normal_pdf(a) - normal_pdf(b))
     return np.where(sigma > 0, out, np.clip(mu, lo, hi))
 

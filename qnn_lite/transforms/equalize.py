@@ -35,8 +35,6 @@ from ..validate import check_choice, check_int
 __all__ = ["ChannelClip", "equalization_scales", "equalize_pair", "find_pairs", "equalize",
            "absorb_high_bias"]
 
-_PASS = (Identity, ReLU, ReLU6)  # modules allowed between the two layers of a pair
-
 
 class ChannelClip(Module):
     """``y = clip(x, 0, upper[c])`` per channel of an NCHW input: a ReLU6 after equalization."""
@@ -50,6 +48,9 @@ class ChannelClip(Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.upper.size}"
+
+
+_PASS = (Identity, ReLU, ReLU6, ChannelClip)  # modules allowed between the two layers of a pair
 
 
 def _is_depthwise(conv: Conv2d) -> bool:
@@ -112,7 +113,7 @@ def _chains(module: Module, prefix: str = ""):
 
 def find_pairs(model: Module):
     """``[(name1, name2, [names of the modules between]), ...]``: consecutive Conv2d layers of a
-    Sequential chain with only Identity / BatchNorm / ReLU / ReLU6 between them and chaining shapes."""
+    Sequential chain with only Identity / BatchNorm / ReLU / ReLU6 / ChannelClip between them and chaining shapes."""
     pairs = []
     for chain in _chains(model):
         for i, (n1, m1) in enumerate(chain):
