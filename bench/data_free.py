@@ -89,13 +89,13 @@ def main():
     if "eq" in args.only or not args.only:
         eq = equalize(model, iterations=3)
         eqa = equalize(model, iterations=3, absorb_bias=True)
-        print("| per-tensor weights | W8A8 acc | W6A8 acc |\n|---|---|---|")
+        print("| per-tensor weights | W8A8 acc | W6A8 acc | W4A8 acc |\n|---|---|---|---|")
         for name, base, post in [("original", fused, None), ("equalized (CLE)", eq, None),
                                  ("CLE + bias absorption", eqa, None),
                                  ("original + analytic bias corr.", fused,
                                   lambda qm: analytic_bias_correction(model, qm))]:
-            a8, a6 = run(qconfig(8, 8), base=base, post=post)[1], run(qconfig(6, 8), base=base, post=post)[1]
-            print(f"| {name} | {a8:.4f} | {a6:.4f} |", flush=True)
+            a8, a6, a4 = (run(qconfig(b, 8), base=base, post=post)[1] for b in (8, 6, 4))
+            print(f"| {name} | {a8:.4f} | {a6:.4f} | {a4:.4f} |", flush=True)
         print(f"[{time.time() - t0:.0f} s]\n")
     if "data" in args.only or not args.only:
         print("| calibration data | BN match (max, in running stds) | W8A8 acc | W8A4 acc |\n|---|---|---|---|")
