@@ -42,14 +42,11 @@ def expand_quantized(p: np.ndarray, num_levels: int) -> np.ndarray:
     """
     p = np.asarray(p, np.float64)
     i = p.size
-    m = i // num_levels
-    q = np.zeros(i)
-    for j in range(num_levels):
-        lo, hi = j * m, (i if j == num_levels - 1 else (j + 1) * m)
-        nonzero = p[lo:hi] != 0
-        if nonzero.any():
-            q[lo:hi][nonzero] = p[lo:hi].sum() / nonzero.sum()
-    return q
+    group = np.minimum(np.arange(i) // (i // num_levels), num_levels - 1)  # bin -> its group
+    nonzero = p != 0
+    totals = np.bincount(group, weights=p, minlength=num_levels)
+    counts = np.bincount(group, weights=nonzero, minlength=num_levels)
+    return np.where(nonzero, totals[group] / np.maximum(counts[group], 1), 0.0)
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
