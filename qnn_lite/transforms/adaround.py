@@ -27,7 +27,7 @@ from ..nn.module import Module, Parameter
 from ..optim import Adam
 from ..quant.fake_quant import FakeQuantize
 from ..quant.layers import QUANT_LAYERS, QuantConv2d
-from ..quant.ptq import _batches
+from .bias_correction import layer_inputs
 from ..validate import check_fraction, check_int, check_positive
 
 __all__ = ["ZETA", "GAMMA", "rectified_sigmoid", "adaround_layer", "adaround", "rtn_reconstruction_error"]
@@ -119,23 +119,7 @@ def adaround(quant_model: Module, loader, num_batches: int | None = None, **kwar
     quant_model.eval()
     results = {}
     for name, layer in layers:
-        seen = []
-        op = layer._op
-
-        def record(x, w, op=op):
-            seen.append(x.data.copy())
-            return op(x, w)
-
-        layer._op = record
-        try:
-            with no_grad():
-                for X in _batches(loader, num_batches):
-                    quant_model(X)
-        finally:
-            del layer._op
-        if not seen:
-            raise ValueError("loader must yield at least one batch, got none")
-        results[name] = adaround_layer(layer, np.concatenate(seen), **kwargs)
+        results[name] = adaround_layer(layer, layer_inputs(quant_model, layer, loader, num_batches), **kwargs)
     return results
 
 

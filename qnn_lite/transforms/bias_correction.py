@@ -25,7 +25,7 @@ from ..quant.ptq import _batches
 from .equalize import _chains, _is_depthwise
 
 __all__ = ["normal_cdf", "normal_pdf", "relu_normal_mean", "clipped_normal_mean", "expected_inputs",
-           "analytic_bias_correction", "empirical_bias_correction"]
+           "analytic_bias_correction", "layer_inputs", "empirical_bias_correction"]
 
 
 def normal_pdf(t):
@@ -107,6 +107,27 @@ def analytic_bias_correction(float_model: Module, quant_model: Module) -> dict:
     return shifts
 
 
+def layer_inputs(quant_model: Module, layer: Module, loader, num_batches: int | None = None) -> np.ndarray:
+    """The inputs ``layer`` (a quantized layer of ``quant_model``) receives over ``loader``, concatenated."""
+    seen = []
+    op = layer._op
+
+    def record(x, w):
+        seen.append(x.data.copy())
+        return op(x, w)
+
+    layer._op = record  # an instance attribute shadows the method while recording
+    try:
+        with no_grad():
+            for X in _batches(loader, num_batches):
+                quant_model(X)
+    finally:
+        del layer._op
+    if not seen:
+        raise ValueError("loader must yield at least one batch, got none")
+    return np.concatenate(seen)
+
+
 def empirical_bias_correction(quant_model: Module, loader, num_batches: int | None = None) -> Module:
     """Bias correction from data (real or synthetic), in place: for each ``QuantConv2d`` in order,
     ``b -= mean over (N, H, W) of conv(x, W_q) - conv(x, W)`` with ``x`` its input in ``quant_model``
@@ -116,29 +137,10 @@ def empirical_bias_correction(quant_model: Module, loader, num_batches: int | No
         raise ValueError("quant_model has no QuantConv2d layer: run prepare/convert first")
     quant_model.eval()
     for q in layers:
-        total, count = 0.0, 0
-        op = q._op
-
-        def record(x, w, q=q, op=op):
-            nonlocal total, count
-            xd = Tensor(x.data)
-            with no_grad():
-                w_q = q.quantized_weight()
-                args = (q.stride, q.padding, q.dilation, q.groups)
-                d = F.conv2d(xd, w_q, None, *args).data - F.conv2d(xd, q.weight, None, *args).data
-            total = total + d.astype(np.float64).sum(axis=(0, 2, 3))
-            count += d.shape[0] * d.shape[2] * d.shape[3]
-            return op(x, w)
-
-        q._op = record
-        try:
-            with no_grad():
-                for X in _batches(loader, num_batches):
-                    quant_model(X)
-        finally:
-            del q._op
-        if count == 0:
-            raise ValueError("loader must yield at least one batch, got none")
+        x = Tensor(layer_inputs(quant_model, q, loader, num_batches))
+        args = (q.stride, q.padding, q.dilation, q.groups)
+        with no_grad():
+            d = F.conv2d(x, q.quantized_weight(), None, *args).data - F.conv2d(x, q.weight, None, *args).data
         b = q.bias.data if q.bias is not None else np.zeros(q.weight.shape[0], np.float32)
-        q.bias = Parameter((b - total / count).astype(np.float32))
+        q.bias = Parameter((b - d.astype(np.float64).mean(axis=(0, 2, 3))).astype(np.float32))
     return quant_model
