@@ -25,5 +25,7 @@ module             what it holds
 ``activation``     dynamic activation fake quant: per-tensor, per-token, per-channel; int or FP8
 ``groupwise``      group-wise weight quantization (int4/int3 groups of 32/64/128) and its real bits per weight
 ``mx``             OCP Microscaling (MX) block formats: MXFP8/6/4 and MXINT8 with a shared E8M0 scale
+``calibration``    calibration observers: KL / entropy (TensorRT), SAWB, ACIQ; MMSE clipping per tensor and joint
+``bit_split``      Bit-Split & Stitching: an M-bit weight optimised one bit plane at a time
 =================  ==========================================================
 """

@@ -25,5 +25,9 @@ module             what it holds
 ``hessian``        Hessian trace per layer by Hutchinson's estimator (HAWQ-v2)
 ``cost``           what a bit allocation costs: size, BitOPs, Bit Fusion cycles / energy, roofline latency
 ``mixed_precision``  mixed-precision allocation under a budget (greedy, exact DP) and its QConfigs
+``equalize``       cross-layer equalization (Nagel et al. 2019) and high-bias absorption
+``bias_correction``  bias correction: analytic from BN statistics (data-free) and empirical
+``synthetic``      synthetic calibration data: ZeroQ (BN-statistics matching) and DSG
+``adaround``       AdaRound: learned rounding layer by layer, annealed regulariser
 =================  ==========================================================
 """

@@ -129,12 +129,16 @@ class QuantConv2d(_QuantWeightLayer):
         super().__init__(conv, qconfig, quantize_input, quantize_output)
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
 
     def _op(self, x, w):
         if self._input_stats is not None:
+            if self.groups != 1 or self.dilation != (1, 1):
+                raise ValueError(f"bias_correction records im2col columns of dense convs only, got "
+                                 f"groups={self.groups}, dilation={self.dilation}")
             cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
             self._record(cols)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
