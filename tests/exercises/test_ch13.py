@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from exercises import check
+from exercises.checks.ch13 import _step_ref
 from exercises.registry import chapter_exercises
 from exercises.selftest import assert_covers, assert_rejects, case_ids
 
@@ -28,19 +29,8 @@ def _group(kind):
 
 
 def _step(kind):
-    def f(W, U, j, s, z, qmin, qmax):
-        W = np.array(W, np.float64)
-        w = W[:, j].copy()
-        q = (np.clip(np.rint(w / s) + z, qmin, qmax) - z) * s
-        err = (w - q) / (1.0 if kind == "no_div" else U[j, j])
-        if kind == "sign":
-            W[:, j + 1:] += np.outer(err, U[j, j + 1:])
-        elif kind != "no_update":
-            W[:, j + 1:] -= np.outer(err, U[j, j + 1:])
-        if kind != "keep_col":
-            W[:, j] = q
-        return W
-    return f
+    """The check module's own model of each mistake (a literal GPTQ step with one thing wrong)."""
+    return lambda W, U, j, s, z, qmin, qmax: _step_ref(W, U, j, s, z, qmin, qmax, kind)
 
 
 def _awq(kind):
