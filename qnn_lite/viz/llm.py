@@ -38,7 +38,7 @@ def model_bits_per_weight(model, bits: int, group_size: int | None) -> float:
 
 
 def _short(name: str) -> str:
-    return name.replace("h.", "").replace(".attn", "").replace(".mlp", "")
+    return name[2:] if name.startswith("h.") else name
 
 
 class LLMQuantWidget(FigureWidget):
