@@ -68,7 +68,7 @@ class Conv2d(Module):
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding")
         self.dilation = _pair(dilation, "dilation")
-        self.groups = _positive_int(groups, "groups")
+        self.groups = check_int(groups, "groups", 1)
         if min(self.kernel_size) < 1:
             raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
         if min(self.stride) < 1:

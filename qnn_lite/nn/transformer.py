@@ -20,7 +20,8 @@ from ..autograd.layernorm import layer_norm, rms_norm
 from ..autograd.shape import concat
 from ..autograd.tensor import Tensor
 from . import init
-from .layers import Linear, _positive_int
+from ..validate import check_int
+from .layers import Linear
 from .module import Module, Parameter
 
 
@@ -29,8 +30,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, generator=None):
         super().__init__()
-        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings", 1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", 1)
         self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype=np.float32))
         init.normal_(self.weight, 0.0, 1.0, generator)
 
@@ -47,7 +48,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True):
         super().__init__()
-        self.normalized_shape = (_positive_int(normalized_shape, "normalized_shape"),)
+        self.normalized_shape = (check_int(normalized_shape, "normalized_shape", 1),)
         self.eps = eps
         if elementwise_affine:
             self.weight = Parameter(np.ones(normalized_shape, np.float32))
@@ -70,7 +71,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape: int, eps: float = 1e-6):
         super().__init__()
-        self.normalized_shape = (_positive_int(normalized_shape, "normalized_shape"),)
+        self.normalized_shape = (check_int(normalized_shape, "normalized_shape", 1),)
         self.eps = eps
         self.weight = Parameter(np.ones(normalized_shape, np.float32))
 
@@ -107,7 +108,7 @@ class CausalSelfAttention(Module):
 
     def __init__(self, n_embd: int, n_head: int, bias: bool = True):
         super().__init__()
-        n_embd, n_head = _positive_int(n_embd, "n_embd"), _positive_int(n_head, "n_head")
+        n_embd, n_head = check_int(n_embd, "n_embd", 1), check_int(n_head, "n_head", 1)
         if n_embd % n_head:
             raise ValueError(f"n_embd must be divisible by n_head, got n_embd={n_embd}, n_head={n_head}")
         self.n_embd, self.n_head = n_embd, n_head
