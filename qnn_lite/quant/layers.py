@@ -119,7 +119,8 @@ class QuantLinear(_QuantWeightLayer):
 class QuantConv2d(_QuantWeightLayer):
     """``y = act_out(conv2d(act_in(x), fq(W)) + b)``: a ``Conv2d`` with fake-quantized weight.
 
-    ``x (N, C, H, W)``, ``W (O, C, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``.
+    ``x (N, C, H, W)``, ``W (O, C / groups, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``;
+    ``dilation`` and ``groups`` (depthwise: ``groups = C``) are the float layer's.
     """
 
     _float_type = Conv2d
@@ -129,16 +130,21 @@ class QuantConv2d(_QuantWeightLayer):
         super().__init__(conv, qconfig, quantize_input, quantize_output)
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation, self.groups = getattr(conv, "dilation", (1, 1)), getattr(conv, "groups", 1)
 
     def _op(self, x, w):
         if self._input_stats is not None:
-            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
+            if self.groups != 1:
+                raise ValueError(f"bias correction records the inputs of dense convs only, got groups={self.groups}")
+            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding, self.dilation)
             self._record(cols)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v, d in (("dilation", self.dilation, (1, 1)), ("groups", self.groups, 1))
+                        if v != d)
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}{extra}")
 
 
 class QuantAct(Module):
