@@ -19,11 +19,10 @@ def _(fn):
 
 @hidden_case("11.3", "four layers, four options each, two budgets")
 def _(fn):
-    rng = np.random.default_rng(23)
-    cost = rng.integers(1, 20, (4, 4)).tolist()
-    sens = np.round(rng.uniform(0, 2, (4, 4)), 3).tolist()
+    cost = [[16, 8, 4, 2], [12, 9, 5, 1], [18, 10, 6, 3], [9, 7, 4, 2]]
+    sens = [[0.0, 0.2, 0.9, 1.8], [0.0, 0.05, 0.3, 1.1], [0.0, 0.6, 0.7, 2.0], [0.0, 0.1, 0.15, 0.4]]
     _check_knap(fn, sens, cost, 30, "4 layers")
-    _check_knap(fn, sens, cost, 18, "4 layers")
+    _check_knap(fn, sens, cost, 17, "4 layers")
 
 
 @hidden_case("11.4", "eight configurations with a tie in cost and one in accuracy")
