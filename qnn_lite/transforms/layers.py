@@ -119,7 +119,8 @@ class QuantLinear(_QuantWeightLayer):
 class QuantConv2d(_QuantWeightLayer):
     """``y = act_out(conv2d(act_in(x), fq(W)) + b)``: a ``Conv2d`` with fake-quantized weight.
 
-    ``x (N, C, H, W)``, ``W (O, C, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``.
+    ``x (N, C, H, W)``, ``W (O, C / groups, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``;
+    ``dilation`` and ``groups`` (depthwise: ``groups = C``) are the float layer's.
     """
 
     _float_type = Conv2d
@@ -141,8 +142,10 @@ class QuantConv2d(_QuantWeightLayer):
         return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v, d in (("dilation", self.dilation, (1, 1)), ("groups", self.groups, 1))
+                        if v != d)
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}{extra}")
 
 
 class QuantAct(Module):

@@ -1,5 +1,6 @@
 """FakeQuantize modules, QConfig and the Quant* layers."""
 import functools
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -137,6 +138,22 @@ def test_quant_conv_equals_conv_of_fake_quant_weight():
     ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 1, 1).data
     assert np.array_equal(y, fake_quantize(ref, fo.scale, fo.zero_point, 0, 255))
 
+
+
+@pytest.mark.parametrize("groups,dilation", [(4, 1), (2, 2)])
+def test_quant_conv_keeps_groups_and_dilation(groups, dilation):
+    conv = nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=dilation, groups=groups, generator=rng(6))
+    qc = QuantConv2d(conv, default_qconfig(4, per_channel=True))
+    x = rng(7).normal(size=(2, 4, 9, 9)).astype(np.float32)
+    y = qc(Tensor(x)).data
+    fw = qc.weight_fake_quant
+    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -8, 7, axis=0)
+    ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 2, 1, dilation, groups).data
+    assert np.array_equal(y, ref) and not np.array_equal(y, conv(Tensor(x)).data)
+    assert f"groups={groups}" in repr(qc)
+    qc._input_stats = (0.0, 0)                         # bias correction's recording: dense convs only
+    with pytest.raises(ValueError, match="groups=") if groups > 1 else nullcontext():
+        qc(Tensor(x))
 
 def test_quant_linear_gradients_flow_to_shared_weight():
     nn.manual_seed(2)
