@@ -1,4 +1,5 @@
-"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``.
+"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``,
+``QuantReLU6``, ``QuantAdd``, ``QuantAdaptiveAvgPool2d``.
 
 Each wraps a float layer and *shares* its parameters (no copy): training a ``QuantLinear``
 trains the Linear's weight. The forward is the float layer's, with fake quantization
@@ -26,7 +27,8 @@ from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module
 from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
 
-__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QUANT_LAYERS"]
+__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QuantReLU6", "QuantAdd",
+           "QuantAdaptiveAvgPool2d", "QUANT_LAYERS"]
 
 
 def _check_qconfig(qconfig) -> QConfig:
@@ -119,7 +121,8 @@ class QuantLinear(_QuantWeightLayer):
 class QuantConv2d(_QuantWeightLayer):
     """``y = act_out(conv2d(act_in(x), fq(W)) + b)``: a ``Conv2d`` with fake-quantized weight.
 
-    ``x (N, C, H, W)``, ``W (O, C, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``.
+    ``x (N, C, H, W)``, ``W (O, C / groups, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``;
+    ``groups = C`` is a depthwise conv.
     """
 
     _float_type = Conv2d
@@ -129,16 +132,20 @@ class QuantConv2d(_QuantWeightLayer):
         super().__init__(conv, qconfig, quantize_input, quantize_output)
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
 
     def _op(self, x, w):
         if self._input_stats is not None:
+            if self.groups != 1:
+                raise ValueError(f"bias correction supports groups=1 convs only, got groups={self.groups}")
             cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
             self._record(cols)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}, padding={self.padding}")
+        return s + (f", groups={self.groups}" if self.groups != 1 else "")
 
 
 class QuantAct(Module):
@@ -161,6 +168,35 @@ class QuantReLU(QuantAct):
 
     def forward(self, x):
         return self.fake_quant(F.relu(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantReLU6(QuantAct):
+    """``y = fq(relu6(x))`` (MobileNetV2): the integer kernel folds ReLU6 into the output clamp,
+    ``[max(quant_min, z), min(quant_max, z + round(6 / s))]`` — exact, since rounding is monotone."""
+
+    def forward(self, x):
+        return self.fake_quant(F.relu6(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantAdd(QuantAct):
+    """``y = fq(a + b)``: a residual sum with its own output quantizer. The integer kernel
+    requantizes both inputs to the output scale (``requant.quantized_add``; TFLite's ``Add``)."""
+
+    def forward(self, a, b):
+        a = a if isinstance(a, Tensor) else Tensor(a)
+        return self.fake_quant(a + b)
+
+
+class QuantAdaptiveAvgPool2d(QuantAct):
+    """``y = fq(adaptive_avg_pool2d(x, output_size))``: a mean of codes is off the grid, so the pool
+    gets its own output quantizer (TFLite's ``MEAN`` also has output qparams)."""
+
+    def __init__(self, qconfig, output_size=1):
+        super().__init__(qconfig)
+        self.output_size = output_size
+
+    def forward(self, x):
+        return self.fake_quant(F.adaptive_avg_pool2d(x if isinstance(x, Tensor) else Tensor(x), self.output_size))
 
 
 QUANT_LAYERS = (QuantLinear, QuantConv2d)
