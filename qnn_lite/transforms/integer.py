@@ -114,7 +114,8 @@ def _traced_calls(model, example_input):
         return traced
 
     for name, m in leaves:
-        m.__dict__["forward"] = wrap(name, m, m.forward)
+        if "forward" not in m.__dict__:      # a module registered twice is wrapped once
+            m.__dict__["forward"] = wrap(name, m, m.forward)
     x = Tensor(np.asarray(example_input.data if isinstance(example_input, Tensor) else example_input, np.float32))
     try:
         with no_grad():
