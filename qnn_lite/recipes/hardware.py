@@ -121,9 +121,7 @@ def zoo_layers_on(model, x, hw, names) -> list[dict]:
     missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f"names must be layers of the model, got {missing}; layers: {list(index)}")
-    values = [model.quantize_input(x)]
-    for (_, layer), ins in zip(model.layers, model.inputs):
-        values.append(layer(*[values[i] for i in ins]))
+    values = model.forward_values(model.quantize_input(x))
     rows = []
     for n in names:
         i = index[n]

@@ -60,12 +60,16 @@ class IntegerModel:
         p = self.in_qp
         return quantize(x, np.float32(p.scale), p.zero_point, p.quant_min, p.quant_max)
 
-    def forward_int(self, q) -> np.ndarray:
-        """Integer codes in -> integer codes of the output (qparams ``self.out_qp``)."""
+    def forward_values(self, q) -> list:
+        """Every value for input codes ``q``: ``[q, output of layer 0, output of layer 1, ...]``."""
         values = [q]
         for (_, layer), ins in zip(self.layers, self.inputs):
             values.append(layer(*[values[i] for i in ins]))
-        return values[self.output]
+        return values
+
+    def forward_int(self, q) -> np.ndarray:
+        """Integer codes in -> integer codes of the output (qparams ``self.out_qp``)."""
+        return self.forward_values(q)[self.output]
 
     def forward(self, x) -> np.ndarray:
         q = self.forward_int(self.quantize_input(x))

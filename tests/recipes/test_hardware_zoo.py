@@ -75,3 +75,28 @@ def test_bit_serial_kernel_runs_a_zoo_layer_gemm():
     W = (layer.w_q - layer.w_z[:, None]).T.astype(np.int64)
     got = bit_serial_matmul(A, W, a_bits=8, b_bits=8, a_signed=False, b_signed=True)
     assert np.array_equal(got, A @ W)
+
+
+def test_the_zoo_mobilenets_layers_run_on_the_array_and_the_kernels():
+    """The shipped MobileNet, integer-only: block 1's depthwise conv on the systolic array, its
+    projection's GEMM on the bit-serial kernel, every non-grouped GEMM on int8_matmul."""
+    from qnn_lite.data import load_distorted_digits
+    from qnn_lite.kernels.intgemm import int8_matmul
+    from qnn_lite.zoo import load_pretrained
+    Xtr, ytr, Xte, _ = load_distorted_digits()
+    qm = ptq(load_pretrained("mobilenetv2_tiny"), default_qconfig(per_channel=True),
+             DataLoader(Xtr, ytr, 64, shuffle=True, seed=0), num_batches=2)
+    im = convert_to_integer(qm, Xte[:2])
+    dw, pw = "model.features.block1.conv.0.0", "model.features.block1.conv.1.0"
+    rows = zoo_layers_on(im, Xte[:1], SystolicArray(8, 8, "ws"), [dw, pw])
+    assert [r["kind"] for r in rows] == ["depthwise", "pointwise"] and all(r["exact"] for r in rows)
+    assert rows[0]["gemms"] == 16 and rows[0]["gemm (M, K, N)"] == (64, 9, 1)
+    # the projection's GEMM (pixels x 16 channels) @ (16, 16) on the bit-serial and int8 kernels
+    layers = dict(im.layers)
+    values = im.forward_values(im.quantize_input(Xte[:1]))
+    q = values[im.inputs[[n for n, _ in im.layers].index(pw)][0]]
+    A = q.transpose(0, 2, 3, 1).reshape(-1, q.shape[1]).astype(np.int64)
+    W = (layers[pw].w_q - layers[pw].w_z[:, None]).T.astype(np.int64)
+    want = A @ W
+    assert np.array_equal(bit_serial_matmul(A, W, a_bits=8, b_bits=8, a_signed=False, b_signed=True), want)
+    assert np.array_equal(int8_matmul((A - 128).astype(np.int8), W.astype(np.int8)) + 128 * W.sum(axis=0), want)
