@@ -20,6 +20,12 @@ A chain of (nested) ``Sequential`` s converts from its modules alone. Any other 
 ResNet and MobileNet, whose blocks add a shortcut) is **traced**: one forward on
 ``example_input`` records which module reads which tensor, so the integer model replays the
 same graph (``IntegerModel.inputs``).
+
+**Agreement with fake quant** (``tests/transforms/test_integer_zoo.py``; the zoo's shipped
+checkpoints, PTQ with per-channel weights): at W8A8 and W4A8 the integer-only ResNet, MobileNet
+and VGG predict the fake-quant class on 99.2-100 % of 500 distorted-digit test images, with logits
+at most 1-4 output steps apart. Codes first differ where the int32 bias or float32 rounding moves a
+value across a tie; deeper nets carry such a flip further.
 """
 from __future__ import annotations
 

@@ -105,6 +105,11 @@ def test_prepare_quantizes_adds_pools_and_relu6_of_the_zoo():
     assert kinds.count(QuantAdaptiveAvgPool2d) == 1
     assert kinds.count(QuantReLU6) == 2 * 7 + 1 + 1 - 1   # expand + depthwise per block (t=1: no expand), stem, head
     assert not any(type(m) in (nn.Add, nn.ReLU6, nn.AdaptiveAvgPool2d) for m in qm.modules())
+    # fake quant is still off after prepare: the grouped QuantConv2d and the Quant modules compute the float net
+    X = load_distorted_digits()[2][:4]
+    fused = fuse_modules(load_pretrained("mobilenetv2_tiny"))
+    with no_grad():
+        assert np.allclose(qm(Tensor(X)).data, fused(Tensor(X)).data, atol=1e-5)
 
 
 class _PlusBlock(nn.Module):
