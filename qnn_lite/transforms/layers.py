@@ -1,4 +1,5 @@
-"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``.
+"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``,
+``QuantReLU6``, ``QuantAdd``, ``QuantAdaptiveAvgPool2d``.
 
 Each wraps a float layer and *shares* its parameters (no copy): training a ``QuantLinear``
 trains the Linear's weight. The forward is the float layer's, with fake quantization
@@ -26,7 +27,8 @@ from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module
 from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
 
-__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QUANT_LAYERS"]
+__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QuantReLU6", "QuantAdd",
+           "QuantAdaptiveAvgPool2d", "QUANT_LAYERS"]
 
 
 def _check_qconfig(qconfig) -> QConfig:
@@ -168,6 +170,35 @@ class QuantReLU(QuantAct):
 
     def forward(self, x):
         return self.fake_quant(F.relu(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantReLU6(QuantAct):
+    """``y = fq(relu6(x))`` (MobileNetV2): the integer kernel folds ReLU6 into the output clamp,
+    ``[max(quant_min, z), min(quant_max, z + round(6 / s))]`` — exact, since rounding is monotone."""
+
+    def forward(self, x):
+        return self.fake_quant(F.relu6(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantAdd(QuantAct):
+    """``y = fq(a + b)``: a residual sum with its own output quantizer. The integer kernel
+    requantizes both inputs to the output scale (``requant.quantized_add``; TFLite's ``Add``)."""
+
+    def forward(self, a, b):
+        a = a if isinstance(a, Tensor) else Tensor(a)
+        return self.fake_quant(a + b)
+
+
+class QuantAdaptiveAvgPool2d(QuantAct):
+    """``y = fq(adaptive_avg_pool2d(x, output_size))``: a mean of codes is off the grid, so the pool
+    gets its own output quantizer (TFLite's ``MEAN`` also has output qparams)."""
+
+    def __init__(self, qconfig, output_size=1):
+        super().__init__(qconfig)
+        self.output_size = output_size
+
+    def forward(self, x):
+        return self.fake_quant(F.adaptive_avg_pool2d(x if isinstance(x, Tensor) else Tensor(x), self.output_size))
 
 
 QUANT_LAYERS = (QuantLinear, QuantConv2d)

@@ -11,8 +11,9 @@ The pipeline (torch's eager mode in miniature; Jacob et al., 2018; Krishnamoorth
 **Where activations are quantized** (one quantizer per tensor an integer kernel would store):
 at the model input (``quant_in``), and at the output of every Linear / Conv2d — after the
 ReLU when one follows (``QuantReLU``, ReLU folded into the integer clamp), else inside the
-layer (``output_fake_quant``). MaxPool2d and Flatten keep the quantization grid, so they
-need no quantizer. Weights are quantized inside ``QuantLinear`` / ``QuantConv2d``.
+layer (``output_fake_quant``); a ReLU6 is folded the same way (``QuantReLU6``). A residual
+``Add`` becomes ``QuantAdd`` and a global average pool ``QuantAdaptiveAvgPool2d`` (each with an
+output quantizer). MaxPool2d and Flatten keep the quantization grid, so they need no quantizer. Weights are quantized inside ``QuantLinear`` / ``QuantConv2d``.
 
 Per-layer configs (mixed precision): ``qconfig`` may be a dict ``{name or type: QConfig or
 None}``; a module's entry is looked up by its name in ``model.named_modules()``, then by its
@@ -27,10 +28,12 @@ import numpy as np
 
 from ..autograd.tensor import no_grad
 from ..nn.containers import Sequential
-from ..nn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear, ReLU
+from ..nn.layers import (Add, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear,
+                         ReLU, ReLU6)
 from ..nn.module import Module, Parameter
 from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
-from .layers import QUANT_LAYERS, QuantAct, QuantConv2d, QuantLinear, QuantReLU
+from .layers import (QUANT_LAYERS, QuantAct, QuantAdaptiveAvgPool2d, QuantAdd, QuantConv2d, QuantLinear,
+                     QuantReLU, QuantReLU6)
 
 __all__ = ["fuse_conv_bn", "fuse_linear_bn", "fuse_modules", "prepare", "calibrate", "convert",
            "bias_correction", "ptq"]
@@ -136,10 +139,15 @@ def _prepare_children(module: Module, prefix: str, look) -> None:
                     if not isinstance(module._modules[later], (Identity, Dropout)):
                         nxt = later
                         break
-            relu_next = nxt is not None and type(module._modules[nxt]) is ReLU
-            _replace(module, name, _quant_layer(child, cfg, quantize_output=not relu_next))
-            if relu_next and cfg.activation is not None:
-                _replace(module, nxt, QuantReLU(cfg))
+            act = None if nxt is None else {ReLU: QuantReLU, ReLU6: QuantReLU6}.get(type(module._modules[nxt]))
+            _replace(module, name, _quant_layer(child, cfg, quantize_output=act is None))
+            if act is not None and cfg.activation is not None:
+                _replace(module, nxt, act(cfg))
+        elif type(child) in (Add, AdaptiveAvgPool2d):
+            cfg = look(full, child)
+            if cfg is not None and cfg.activation is not None:
+                _replace(module, name, QuantAdd(cfg) if type(child) is Add
+                         else QuantAdaptiveAvgPool2d(cfg, child.output_size))
         elif child is not None and not isinstance(child, (_FakeQuantBase, *QUANT_LAYERS, QuantAct)):
             _prepare_children(child, f"{full}.", look)
 
