@@ -8,7 +8,7 @@ never ``recipes``, ``train`` or ``data`` (``tests/test_layering.py`` checks it).
 module             what it holds
 =================  ==========================================================
 ``fake_quant``     FakeQuantize modules (observer + fake quant), QConfig
-``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU
+``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU, QuantReLU6, QuantAdd, QuantAvgPool
 ``bnn``            binary / ternary / k-bit layers with a chosen weight quantizer and estimator
 ``lowprec``        fixed-point rounding and SGD, DoReFa layers with quantized gradients
 ``ptq``            BN folding, prepare / calibrate / convert, bias correction, ``ptq``

@@ -1,4 +1,5 @@
-"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``.
+"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d`` (also grouped / depthwise),
+``QuantAct``, ``QuantReLU``, ``QuantReLU6``, ``QuantAdd`` (residual sum), ``QuantAvgPool`` (global pool).
 
 Each wraps a float layer and *shares* its parameters (no copy): training a ``QuantLinear``
 trains the Linear's weight. The forward is the float layer's, with fake quantization
@@ -22,11 +23,12 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
-from ..nn.layers import Conv2d, Linear
+from ..nn.layers import AdaptiveAvgPool2d, Conv2d, Linear
 from ..nn.module import Module
 from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
 
-__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QUANT_LAYERS"]
+__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QuantReLU6", "QuantAdd", "QuantAvgPool",
+           "QUANT_LAYERS"]
 
 
 def _check_qconfig(qconfig) -> QConfig:
@@ -119,7 +121,8 @@ class QuantLinear(_QuantWeightLayer):
 class QuantConv2d(_QuantWeightLayer):
     """``y = act_out(conv2d(act_in(x), fq(W)) + b)``: a ``Conv2d`` with fake-quantized weight.
 
-    ``x (N, C, H, W)``, ``W (O, C, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``.
+    ``x (N, C, H, W)``, ``W (O, C / groups, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``;
+    ``groups`` and ``dilation`` are the conv's (a depthwise conv has ``groups = C``).
     """
 
     _float_type = Conv2d
@@ -129,16 +132,19 @@ class QuantConv2d(_QuantWeightLayer):
         super().__init__(conv, qconfig, quantize_input, quantize_output)
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
 
     def _op(self, x, w):
         if self._input_stats is not None:
-            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
+            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding, self.dilation)
             self._record(cols)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}"
+                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+                + (f", groups={self.groups}" if self.groups != 1 else ""))
 
 
 class QuantAct(Module):
@@ -161,6 +167,40 @@ class QuantReLU(QuantAct):
 
     def forward(self, x):
         return self.fake_quant(F.relu(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantReLU6(QuantAct):
+    """``y = fq(relu6(x))``: ReLU6 followed by activation fake quant (the integer kernel folds the
+    clamp to ``[0, 6]`` into the output clamp; MobileNetV2, Sandler et al., 2018)."""
+
+    def forward(self, x):
+        return self.fake_quant(F.relu6(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantAdd(QuantAct):
+    """``y = fq(a + b)``: the residual sum with its own output quantizer (an integer kernel
+    requantizes both inputs to the output scale; Jacob et al., 2018). ``a``, ``b``: same shape."""
+
+    def forward(self, a, b):
+        return self.fake_quant(a + b)
+
+
+class QuantAvgPool(QuantAct):
+    """``y = fq(adaptive_avg_pool2d(x, output_size))``: the mean of grid values is not on the grid,
+    so the pooled tensor gets its own quantizer. ``(N, C, H, W) -> (N, C, *output_size)``."""
+
+    def __init__(self, qconfig, output_size=1):
+        super().__init__(qconfig)
+        self.output_size = output_size
+
+    def forward(self, x):
+        return self.fake_quant(F.adaptive_avg_pool2d(x if isinstance(x, Tensor) else Tensor(x), self.output_size))
+
+    @classmethod
+    def from_float(cls, pool: AdaptiveAvgPool2d, qconfig):
+        if not isinstance(pool, AdaptiveAvgPool2d):
+            raise TypeError(f"pool must be an AdaptiveAvgPool2d, got {type(pool).__name__}")
+        return cls(qconfig, pool.output_size)
 
 
 QUANT_LAYERS = (QuantLinear, QuantConv2d)
