@@ -78,7 +78,9 @@ def w4a8_zoo_row(name: str, w_bits: int = 4, a_bits: int = 8, qat_steps: int = 3
     for one pass over ``loaders[2]`` (``qat_steps`` Adam steps at ``lr``; activation qparams kept,
     weight qparams following the weights). ``loaders``: from :func:`zoo_loaders` (default arguments).
     """
-    cal, test, train = loaders if loaders is not None else zoo_loaders(n_train=64 * check_int(qat_steps, "qat_steps", lo=1))
+    if loaders is None:
+        loaders = zoo_loaders(n_train=64 * check_int(qat_steps, "qat_steps", lo=1))
+    cal, test, train = loaders
     model = load_pretrained(name)
     with no_grad():
         row = {"fp32": evaluate(model, test)}
