@@ -86,7 +86,7 @@ def _swish_slope(x, beta):
 
 # ----- the Functions ---------------------------------------------------------------
 class RoundSTE(Function):
-    "$y = \\mathrm{rint}(x)$; backward $\\partial x = g$ (identity STE; Bengio et al., 2013)"
+    "$y = \\mathrm{rint}(x)$; backward $\\partial x = g$ (identity STE; Hinton, 2012; Bengio et al., 2013)"
     @staticmethod
     def forward(ctx, x):
         return np.rint(_no_nan(x))
@@ -97,7 +97,7 @@ class RoundSTE(Function):
 
 
 class SignSTE(Function):
-    "$y = \\mathrm{sign}(x)$; backward $\\partial x = g$ (identity STE; Bengio et al., 2013)"
+    "$y = \\mathrm{sign}(x)$; backward $\\partial x = g$ (identity STE; Hinton, 2012; Bengio et al., 2013)"
     @staticmethod
     def forward(ctx, x):
         return _sign_like(_no_nan(x))

@@ -219,7 +219,7 @@ def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
 class FakeQuantizeFunction(Function):
     """``y = (clip(rint(x/s) + z, quant_min, quant_max) - z) * s``; backward: ``dx = dy * [quant_min <= rint(x/s) + z <= quant_max]``.
 
-    The straight-through estimator (Bengio et al., 2013) with PyTorch's mask on the
+    The straight-through estimator (Hinton, 2012; Bengio et al., 2013) with PyTorch's mask on the
     *rounded* value (``torch.fake_quantize_per_tensor_affine``). No gradient for s, z.
     """
 

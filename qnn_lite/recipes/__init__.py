@@ -17,5 +17,6 @@ module             what it holds
 ``hardware``       chapter 10: an integer layer's GEMM run on a simulated array
 ``llm_tables``     chapter 13: perplexity of the shipped TinyGPT under each quantization method
 ``mixed_precision``  chapter 11: uniform vs mixed precision at equal cost, the accuracy-cost frontier
+``zoo_quant``      chapters 4-5 on the zoo: per-tensor vs per-channel, first/last layers, W4A8 PTQ/QAT table
 =================  ==========================================================
 """

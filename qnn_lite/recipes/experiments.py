@@ -3,12 +3,15 @@
 Each function runs one small, seeded experiment and returns plain numbers, so the chapter
 prints them and the tests check them:
 
-* :func:`coin_ste` — the straight-through estimator on a biased coin (Bengio et al., 2013).
+* :func:`coin_ste` — the straight-through estimator on a biased coin (the STE: Hinton, 2012;
+  its analysis on stochastic units: Bengio et al., 2013).
 * :func:`learn_clip` — PACT's alpha vs LSQ's step size, learned on a toy reconstruction loss.
 * :func:`lsq_update_ratios` — LSQ's step-size/weight update ratio with and without the
   ``1/sqrt(N Q_P)`` gradient scale (Esser et al., 2019).
 * :func:`w4a8_table` / :func:`bits_table` — FP32 | PTQ per-tensor | QAT per-tensor |
-  PTQ per-channel | QAT per-channel on the digits CNN (the shape of Krishnamoorthi, 2018's table).
+  PTQ per-channel | QAT per-channel on the digits CNN (the shape of the W4A8 PTQ/QAT table of
+  Nagel et al., 2021, "A White Paper on Neural Network Quantization"; the zoo version is
+  :mod:`qnn_lite.recipes.zoo_quant`).
 * :func:`qat_curves` — QAT from scratch vs QAT fine-tuning after PTQ, accuracy per epoch.
 
 Training runs with one BLAS thread, so every number is reproducible bit for bit.
@@ -61,7 +64,8 @@ def _bits(value, name: str) -> int:
 
 # ----- the biased coin ------------------------------------------------------------------------------
 def coin_ste(p: float, cost, dcost, n: int = 100_000, seed: int = 0) -> dict:
-    """The STE on a coin: $q \\sim \\mathrm{Bernoulli}(p)$, estimate $dE[c(q)]/dp$ by $c'(q)$ (Bengio et al., 2013).
+    """The STE on a coin: $q \\sim \\mathrm{Bernoulli}(p)$, estimate $dE[c(q)]/dp$ by $c'(q)$
+    (Hinton, 2012; Bengio et al., 2013).
 
     True gradient: $E[c] = p\\,c(1) + (1-p)\\,c(0)$, so $dE[c]/dp = c(1) - c(0)$.
     STE estimate: draw ``n`` coins and average ``dcost(q)`` (the backward pretends $dq/dp = 1$).

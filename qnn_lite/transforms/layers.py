@@ -23,7 +23,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
-from ..nn.layers import Conv2d, Linear
+from ..nn.layers import AdaptiveAvgPool2d, Conv2d, Linear
 from ..nn.module import Module
 from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
 
@@ -136,10 +136,7 @@ class QuantConv2d(_QuantWeightLayer):
 
     def _op(self, x, w):
         if self._input_stats is not None:
-            if self.groups != 1 or self.dilation != (1, 1):
-                raise ValueError(f"bias_correction records im2col columns of dense convs only, got "
-                                 f"groups={self.groups}, dilation={self.dilation}")
-            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
+            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding, self.dilation)
             self._record(cols)
         return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 

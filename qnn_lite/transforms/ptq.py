@@ -123,7 +123,7 @@ def _quant_layer(layer, cfg, quantize_output):
 
 
 def _prepare_children(module: Module, prefix: str, look) -> None:
-    """Replace, in place, the Linear / Conv2d children of ``module`` (recursively)."""
+    """Replace, in place, the Linear / Conv2d / Add / AdaptiveAvgPool2d children of ``module`` (recursively)."""
     names = list(module._modules)
     seq = isinstance(module, Sequential)
     for i, name in enumerate(names):
@@ -257,9 +257,12 @@ def bias_correction(float_model: Module, quant_model: Module, loader, num_batche
             raise ValueError("loader must yield at least one batch, got none")
         with no_grad():
             w_q = q.quantized_weight().data.astype(np.float64)
-        # im2col columns run over (c, kh, kw), the order of weight.reshape(O, -1)
+        # im2col columns run over (c, kh, kw), the order of weight.reshape(O, -1); a grouped conv's
+        # output o reads only the columns of its group's input channels
         w_err = (w_q - f.weight.data.astype(np.float64)).reshape(w_q.shape[0], -1)
-        shift = w_err @ (total / n)
+        groups = getattr(q, "groups", 1)
+        mean_in = (total / n).reshape(groups, -1)
+        shift = np.einsum("gok,gk->go", w_err.reshape(groups, -1, w_err.shape[1]), mean_in).reshape(-1)
         if q.bias is None:
             q.bias = Parameter(np.zeros(w_q.shape[0], np.float32))
         q.bias.data[...] = (q.bias.data - shift).astype(np.float32)

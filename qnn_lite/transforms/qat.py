@@ -1,8 +1,8 @@
 """Quantization-aware training: train *through* the fake quantizers with the straight-through estimator.
 
 The forward sees quantized weights and activations; the backward treats rounding as the
-identity inside the range (``uniform.FakeQuantize``'s STE; Bengio et al., 2013; Jacob et al.,
-2018). Two ways in:
+identity inside the range (``uniform.FakeQuantize``'s STE: Hinton, 2012; Bengio et al., 2013;
+Jacob et al., 2018). Two ways in:
 
 * ``prepare_qat(model, qconfig)``: from a float model; fake quant on from the start and the
   observers on while training (their qparams follow the data).

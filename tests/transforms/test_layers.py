@@ -151,9 +151,11 @@ def test_quant_conv_keeps_groups_and_dilation(groups, dilation):
     ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 2, 1, dilation, groups).data
     assert np.array_equal(y, ref) and not np.array_equal(y, conv(Tensor(x)).data)
     assert f"groups={groups}" in repr(qc)
-    qc._input_stats = (0.0, 0)                         # bias correction's recording: dense convs only
-    with pytest.raises(ValueError, match="groups=") if groups > 1 else nullcontext():
-        qc(Tensor(x))
+    qc._input_stats = (0.0, 0)                         # bias correction records grouped convs too
+    qc(Tensor(x))
+    sums, n = qc._input_stats
+    oh = (9 + 2 - dilation * 2 - 1) // 2 + 1
+    assert n == 2 * oh * oh and sums.shape == (3 * 3 * 4,)  # one im2col row per output pixel, all C taps
 
 def test_quant_linear_gradients_flow_to_shared_weight():
     nn.manual_seed(2)
