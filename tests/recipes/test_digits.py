@@ -86,7 +86,6 @@ def test_training_is_deterministic_and_cached_only_when_asked(monkeypatch):
 
 @pytest.mark.parametrize("call, match", [
     (lambda: digits_cnn(seed=-1), "seed"),
-    (lambda: digits_cnn(seed=1.5), "seed"),
     (lambda: digits_cnn(channels=(8,)), "channels"),
     (lambda: digits_cnn(channels=(8, 0)), "channels"),
     (lambda: digits_mlp(hidden=0), "hidden"),
@@ -100,6 +99,11 @@ def test_training_is_deterministic_and_cached_only_when_asked(monkeypatch):
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_seed_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match=r"seed must be an int >= 0, got 1.5"):
+        digits_cnn(seed=1.5)
 
 
 def test_model_must_be_a_module():
