@@ -20,25 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qnn_lite.autograd import Tensor  # noqa: E402
 from qnn_lite.recipes.binary_resnet import binary_resnet, float_resnet  # noqa: E402
 from qnn_lite.transforms.xnor import to_xnor  # noqa: E402
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from zoo_speed import best_of  # noqa: E402  (best of `repeat` runs after warm-up, in ms)
 
 
 def torch_twin(model):
@@ -87,16 +78,16 @@ def main():
     kernel = to_xnor(binary)
     flt = float_resnet(args.width, args.depth, seed=0).eval()
     same = np.array_equal(kernel(Tensor(x)).data.argmax(1), binary(Tensor(x)).data.argmax(1))
-    rows = [("ours, binary on XNOR-popcount kernel", best(lambda: kernel(Tensor(x)), args.repeat)),
-            ("ours, fake-binary (float conv of +-1)", best(lambda: binary(Tensor(x)), args.repeat)),
-            ("ours, float", best(lambda: flt(Tensor(x)), args.repeat))]
+    rows = [("ours, binary on XNOR-popcount kernel", best_of(lambda: kernel(Tensor(x)), args.repeat)),
+            ("ours, fake-binary (float conv of +-1)", best_of(lambda: binary(Tensor(x)), args.repeat)),
+            ("ours, float", best_of(lambda: flt(Tensor(x)), args.repeat))]
     try:
         import torch
         torch.set_num_threads(1)
         tm = torch_twin(flt)
         with torch.no_grad():
             err = float(np.abs(tm(torch.from_numpy(x)).numpy() - flt(Tensor(x)).data).max())
-            rows.append(("torch CPU, float (1 thread)", best(lambda: tm(torch.from_numpy(x)), args.repeat)))
+            rows.append(("torch CPU, float (1 thread)", best_of(lambda: tm(torch.from_numpy(x)), args.repeat)))
     except ImportError:
         err = None
     base = rows[0][1]
@@ -104,7 +95,7 @@ def main():
           f"batch {args.batch} x 1x16x16, best of {args.repeat}")
     print(f"{'network':<40} {'ms / batch':>11} {'vs kernel':>10}")
     for name, t in rows:
-        print(f"{name:<40} {1e3 * t:>11.2f} {t / base:>9.2f}x")
+        print(f"{name:<40} {t:>11.2f} {t / base:>9.2f}x")
     print(f"kernel predictions == fake-binary predictions: {same}")
     if err is not None:
         print(f"torch vs ours (float), max |logit difference|: {err:.2e}")
