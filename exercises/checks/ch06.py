@@ -135,7 +135,7 @@ def _(fn):
 EX4 = exercise("6.4", "ede_schedule: IR-Net's (t, k) for epoch e of E")
 
 
-def _check_ede(fn, epoch, epochs, t_min=1e-3, t_max=10.0):
+def _check_ede(fn, epoch, epochs, t_min=0.1, t_max=10.0):
     got = fn(epoch, epochs, t_min, t_max)
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise Fail(f"ede_schedule should return (t, k), got {got!r}")
@@ -168,7 +168,7 @@ def _(fn):
 
 @EX4.case("other t_min / t_max")
 def _(fn):
-    _check_ede(fn, 3, 8, 0.1, 100.0)
+    _check_ede(fn, 3, 8, 1e-3, 100.0)
     _check_ede(fn, 1, 4, 0.5, 2.0)
 
 

@@ -193,15 +193,14 @@ def swish_sign(x, beta: float = 5.0) -> Tensor:
     return SwishSign.apply(_t(x), beta)
 
 
-def ede_schedule(epoch, epochs, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
+def ede_schedule(epoch, epochs, t_min: float = 0.1, t_max: float = 10.0) -> tuple[float, float]:
     """IR-Net's EDE schedule (Qin et al., 2020): returns (t, k).
 
     $t = 10^{\\log_{10} t_{min} + (\\log_{10} t_{max} - \\log_{10} t_{min})\\, e / E}$,
     $k = \\max(1/t, 1)$. Early (t small, k large) the backward is a wide, flat
     identity-like STE; late (t large, k = 1) it approaches the true sign's spike.
-    The end points are a choice: the IR-Net paper starts at $t_{min} = 10^{-1}$; we
-    default to $10^{-3}$ (as several later reproductions do), so the schedule begins
-    closer to the identity STE. Pass ``t_min=0.1`` for the paper's schedule.
+    The defaults are the paper's end points, $T_{min} = 10^{-1}$ and $T_{max} = 10$;
+    a smaller ``t_min`` (e.g. ``1e-3``) starts closer to the identity STE.
     """
     for name, value in (("epoch", epoch), ("epochs", epochs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

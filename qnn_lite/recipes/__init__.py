@@ -10,6 +10,7 @@ module             what it holds
 ``experiments``    chapter 5: the biased coin, learned clips, LSQ's gradient scale, PTQ vs QAT tables
 ``finetune``       qat_finetune: QAT after PTQ (Krishnamoorthi, 2018)
 ``bnn_mlp``        chapter 6: the quantized MLP, its training recipe and bit-width table
+``binary_resnet``  chapter 6: the binary CNN (plain / Bi-Real shortcut / IR-Net), its float twin and training
 ``compare``        chapter 7: uniform, PoT, k-means and mu-law side by side at equal bits
 ``sqnr``           chapter 3: measured vs predicted SQNR per bit width
 ``dorefa``         chapter 8: the DoReFa W/A/G MLP, its training and table

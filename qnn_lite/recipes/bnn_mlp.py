@@ -7,7 +7,8 @@ runs the binary one on the XNOR-popcount kernel:
   classifier, first and last layer full precision by default (XNOR-Net, DoReFa);
 * :func:`train_quantized_mlp` — Adam on the digits, EDE's schedule when asked, a diverged run
   reported as such instead of raising;
-* :func:`bit_width_table` / :func:`format_bit_table` — accuracy for each ``(w_bits, a_bits)``.
+* :func:`bit_width_table` / :func:`format_bit_table` — accuracy for each ``(w_bits, a_bits)``;
+  :data:`BFCN_TABLE5` — the paper's rows it is compared with (Wen et al., 2016, Table 5).
 """
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from ..transforms.bnn import (BINARY_WEIGHTS, TERNARY_WEIGHTS, Binary01Activatio
                               BinaryLinear, EDESchedule, KBitActivation, KBitLinear, SignActivation,
                               TernaryLinear, _bits, _choice)
 
-__all__ = ["quantized_mlp", "TrainResult", "train_quantized_mlp", "bit_width_table", "format_bit_table"]
+__all__ = ["quantized_mlp", "TrainResult", "train_quantized_mlp", "bit_width_table", "format_bit_table",
+           "BFCN_TABLE5"]
+
+# Wen et al. (2016), "Training Bit Fully Convolutional Network for Fast Semantic Segmentation", Table 5:
+# mean IoU (%) on PASCAL VOC 2012 val for each weight / activation bit width (W, A); None = diverged.
+# The paper's Complexity column is W * A ("-" for 32/32).
+BFCN_TABLE5 = {(32, 32): 69.8, (8, 8): 69.8, (4, 4): 68.6, (3, 3): 67.4, (2, 2): 65.7,
+               (1, 4): 64.4, (4, 1): None, (1, 2): 62.8}
 
 
 def _weight_layer(n_in, n_out, w_bits, weight_quant, estimator, gen):

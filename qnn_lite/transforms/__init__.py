@@ -10,6 +10,7 @@ module             what it holds
 ``fake_quant``     FakeQuantize modules (observer + fake quant), QConfig
 ``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU(6), QuantAdd, QuantAdaptiveAvgPool2d
 ``bnn``            binary / ternary / k-bit layers with a chosen weight quantizer and estimator
+``xnor``           to_xnor: a fake-binary model's BinaryConv2d layers run on the XNOR-popcount kernel
 ``lowprec``        fixed-point rounding and SGD, DoReFa layers with quantized gradients
 ``ptq``            BN folding, prepare / calibrate / convert, bias correction, ``ptq``
 ``qat``            prepare_qat: fake quant and observers on while training

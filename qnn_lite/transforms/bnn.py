@@ -223,7 +223,7 @@ class EDESchedule:
     ``lr_scheduler`` is stepped with it.
     """
 
-    def __init__(self, model: Module, epochs: int, t_min: float = 1e-3, t_max: float = 10.0, lr_scheduler=None):
+    def __init__(self, model: Module, epochs: int, t_min: float = 0.1, t_max: float = 10.0, lr_scheduler=None):
         self.model, self.epochs, self.t_min, self.t_max = model, epochs, t_min, t_max
         self.lr_scheduler, self.epoch = lr_scheduler, 0
         self._apply()

@@ -131,12 +131,16 @@ def test_estimators_table_matches_functions(name, fn, kw):
 
 # ----- EDE schedule --------------------------------------------------------------------
 def test_ede_schedule_endpoints():
-    t0, k0 = ede_schedule(0, 100)
-    assert math.isclose(t0, 1e-3, rel_tol=1e-12) and math.isclose(k0, 1000.0, rel_tol=1e-9)
+    t0, k0 = ede_schedule(0, 100)     # IR-Net's T_min = 0.1, T_max = 10 (Qin et al., 2020)
+    assert math.isclose(t0, 0.1, rel_tol=1e-12) and math.isclose(k0, 10.0, rel_tol=1e-9)
     t1, k1 = ede_schedule(100, 100)
     assert math.isclose(t1, 10.0, rel_tol=1e-12) and k1 == 1.0
-    t_mid, _ = ede_schedule(50, 100)  # geometric midpoint of 1e-3 and 10
-    assert math.isclose(t_mid, 0.1, rel_tol=1e-12)
+    t_mid, k_mid = ede_schedule(50, 100)  # geometric midpoint of 0.1 and 10
+    assert math.isclose(t_mid, 1.0, rel_tol=1e-12) and math.isclose(k_mid, 1.0, rel_tol=1e-12)
+    t_a, k_a = ede_schedule(0, 100, t_min=1e-3)
+    assert math.isclose(t_a, 1e-3, rel_tol=1e-12) and math.isclose(k_a, 1000.0, rel_tol=1e-9)
+    t_b, _ = ede_schedule(50, 100, t_min=1e-3)  # geometric midpoint of 1e-3 and 10
+    assert math.isclose(t_b, 0.1, rel_tol=1e-12)
 
 
 def test_ede_schedule_monotone():

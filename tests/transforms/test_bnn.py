@@ -168,10 +168,12 @@ def test_ede_schedule_moves_t_and_k_on_every_ede_module():
     sched = EDESchedule(model, epochs=4)
     ede_modules = [m for m in model.modules() if getattr(m, "estimator", None) == "ede"]
     assert len(ede_modules) == 5                      # 2 binary Linears + 3 sign activations
-    assert all((m.t, m.k) == pytest.approx((1e-3, 1e3)) for m in ede_modules)
-    for _ in range(3):
+    assert all((m.t, m.k) == pytest.approx((0.1, 10.0)) for m in ede_modules)   # IR-Net's T_min = 0.1
+    sched.step()
+    assert all((m.t, m.k) == pytest.approx((10 ** -0.5, 10 ** 0.5)) for m in ede_modules)   # 10^(-1 + 2/4)
+    for _ in range(2):
         sched.step()
-    assert all((m.t, m.k) == pytest.approx((1.0, 1.0)) for m in ede_modules)   # 10^(-3 + 4*3/4)
+    assert all((m.t, m.k) == pytest.approx((10 ** 0.5, 1.0)) for m in ede_modules)   # 10^(-1 + 2*3/4)
     sched.step()
     sched.step()                                      # past the end: stays at the last epoch
     assert sched.epoch == 4 and all((m.t, m.k) == pytest.approx((10.0, 1.0)) for m in ede_modules)
