@@ -99,7 +99,7 @@ def train_digits_model(model, epochs: int = 5, lr: float = 0.05, seed: int = 0, 
     store = {} if cache is None else cache
     if key not in store:
         train_loader, test_loader = digits_loaders(batch_size, seed, flat)
-        nn.manualcheck_int(seed, "seed", 0)  # Dropout's stream
+        nn.manual_seed(seed)  # Dropout's stream
         history = fit(model, train_loader, nn.CrossEntropyLoss(),
                       SGD(model.parameters(), lr=float(lr), momentum=float(momentum)), epochs=int(epochs))
         store[key] = (OrderedDict(model.state_dict()), evaluate(model, test_loader), history)
