@@ -67,9 +67,16 @@ def check_int(value, name: str, lo: int | None = None, hi: int | None = None) ->
     return int(value)
 
 
-def check_bits(bits, name: str = "bits", lo: int = 1, hi: int = 16) -> int:
-    """A bit-width: an int in ``lo..hi`` (1..16 unless told otherwise)."""
-    return check_int(bits, name, lo, hi)
+def check_bits(bits, name: str = "bits", lo: int = 1, hi: int = 16, *, allow_32: bool = False) -> int:
+    """A bit-width: an int in ``lo..hi`` (1..16 unless told otherwise); ``allow_32``: 32 (full precision) too."""
+    if not allow_32:
+        return check_int(bits, name, lo, hi)
+    allowed = f"an int in {lo}..{hi} or 32 (full precision)"
+    if not _is_int(bits):
+        raise TypeError(f"{name} must be {allowed}, got {bits!r}")
+    if not (lo <= bits <= hi or bits == 32):
+        raise ValueError(f"{name} must be {allowed}, got {bits}")
+    return int(bits)
 
 
 def check_number(value, name: str, lo: float | None = None, hi: float | None = None,

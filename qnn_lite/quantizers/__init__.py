@@ -8,12 +8,13 @@ Import the module you need, e.g. ``from qnn_lite.quantizers.uniform import fake_
 =================  ==========================================================
 module             what it holds
 =================  ==========================================================
+``base``           FakeQuantizeBase: the Module every quantizer module derives from
 ``uniform``        qrange, calc_qparams, quantize / dequantize, fake_quantize (bit-exact with PyTorch)
 ``observers``      MinMax, moving-average, per-channel, percentile and MSE observers
 ``histogram``      HistogramObserver (PyTorch's L2 search over 2048 bins)
 ``ste``            straight-through estimators and the one registry of them; ``sign`` with sign(0) = +1
 ``lsq``            LSQ, PyTorch's learnable fake quant (per tensor, per channel)
-``learned``        PACT, DoReFa weights / activations / gradients
+``learned``        PACT, DoReFa weights / activations / gradients (functions and Modules)
 ``stochastic``     stochastic rounding and stochastic gradient quantization
 ``binary``         XNOR-Net, IR-Net Libra-PB, 0/1 activations
 ``ternary``        TWN, TTQ, soft-threshold ternary

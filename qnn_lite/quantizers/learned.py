@@ -7,6 +7,9 @@ LSQ lives in :mod:`qnn_lite.quantizers.lsq`.
 * DoReFa-Net (Zhou et al., 2016): weights via ``tanh``, activations clipped to
   ``[0, 1]``, and *gradients* quantized with uniform noise.
 
+``PACT`` and ``DoReFa{Weight,Act,Grad}Quantizer`` are the quantizer Modules a ``QConfig`` builds
+(:mod:`qnn_lite.transforms.fake_quant`): ``dorefa_qconfig`` makes DoReFa's W/A/G layers.
+
 Shapes: everything is elementwise except the ``max`` / ``mean`` reductions, which
 run over the whole tensor (or every axis but 0 for ``per_sample=True``).
 """
@@ -14,20 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd as ag
 from ..autograd import Function, Tensor
+from ..nn.module import Parameter
+from ..validate import check_bits, check_bool, check_positive, check_rng
+from .base import FakeQuantizeBase
 from .ste import sign
-from ..validate import check_positive, check_rng
 
 __all__ = ["PACTFunction", "pact", "PACT", "QuantizeK", "quantize_k", "DoReFaWeight", "dorefa_weight",
-           "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad"]
+           "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad",
+           "DoReFaWeightQuantizer", "DoReFaActQuantizer", "DoReFaGradQuantizer"]
 
 
 def _check_bits(bits, allow_32: bool = False) -> int:
-    ok = isinstance(bits, (int, np.integer)) and not isinstance(bits, bool) and (1 <= bits <= 16 or allow_32 and bits == 32)
-    if not ok:
-        extra = " or 32 (full precision)" if allow_32 else ""
-        raise ValueError(f"bits must be an int in 1..16{extra}, got {bits!r}")
-    return int(bits)
+    return check_bits(bits, allow_32=allow_32)
 
 
 def _float(x, name: str) -> np.ndarray:
@@ -77,25 +80,28 @@ def pact(x, alpha, bits: int) -> Tensor:
     return PACTFunction.apply(_t(x), _t(alpha), bits)
 
 
-class PACT:
-    """A PACT activation: ``y = PACT(bits)(x)``; ``alpha`` (init 10.0, the paper's) is a learnable Tensor.
+class PACT(FakeQuantizeBase):
+    """A PACT activation Module: ``y = PACT(bits)(x)``; ``alpha`` (init 10.0, the paper's) is a ``Parameter`` of shape (1,).
 
-    Choi et al. add an L2 penalty on alpha to pull the clip in; add
-    ``lambda * (alpha ** 2)`` to your loss for that.
+    Choi et al. add an L2 penalty on alpha to pull the clip in; add ``lambda * (alpha ** 2)``
+    to your loss for that. With fake quant off the module is the identity (no clip either).
+    Its grid: unsigned, ``scale = alpha / (2^bits - 1)``, ``zero_point = 0``.
     """
 
     def __init__(self, bits: int, alpha: float = 10.0):
-        self.bits = _check_bits(bits)
-        self.alpha = Tensor(np.array([check_positive(alpha, "alpha")], dtype=np.float32), requires_grad=True)
+        super().__init__()
+        self.bits = check_bits(bits)
+        self.alpha = Parameter(np.array([check_positive(alpha, "alpha")], dtype=np.float32))
 
-    def parameters(self) -> list:
-        return [self.alpha]
+    def forward(self, x) -> Tensor:
+        return pact(x, self.alpha, self.bits) if self.fake_quant_enabled else x
 
-    def __call__(self, x) -> Tensor:
-        return pact(x, self.alpha, self.bits)
+    def qparams(self):
+        quant_max = 2 ** self.bits - 1
+        return np.float32(self.alpha.data[0] / quant_max), np.int64(0), 0, quant_max, None
 
-    def __repr__(self) -> str:
-        return f"PACT(bits={self.bits}, alpha={float(self.alpha.data[0]):.4g})"
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, alpha={float(self.alpha.data[0]):.4g}"
 
 
 # ----- DoReFa ------------------------------------------------------------------------
@@ -227,3 +233,57 @@ class QuantizeGrad(Function):
 def quantize_grad(x, bits: int, rng, per_sample: bool = False) -> Tensor:
     """Identity forward; the gradient flowing back through it is DoReFa-quantized."""
     return QuantizeGrad.apply(_t(x), bits, rng, per_sample)
+
+
+# ----- DoReFa as quantizer Modules (the weight / activation / gradient factories of a QConfig) -----
+class DoReFaWeightQuantizer(FakeQuantizeBase):
+    """$y$ = :func:`dorefa_weight` $(w, k)$ as a Module; ``bits=32``: the identity (Zhou et al., 2016)."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = check_bits(bits, allow_32=True)
+
+    def forward(self, w):
+        return w if self.bits == 32 or not self.fake_quant_enabled else dorefa_weight(w, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
+class DoReFaActQuantizer(FakeQuantizeBase):
+    """$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$ on ``2**bits`` levels (:func:`dorefa_act`); ``bits=32``: the clip alone."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = check_bits(bits, allow_32=True)
+
+    def forward(self, x):
+        if not self.fake_quant_enabled:
+            return x
+        return ag.clip(_t(x), 0.0, 1.0) if self.bits == 32 else dorefa_act(x, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
+class DoReFaGradQuantizer(FakeQuantizeBase):
+    """$y = x$; the gradient flowing back through it is :func:`dorefa_grad` ``(g, bits, rng, per_sample)``.
+
+    ``bits`` in 2..16 (one bit leaves the gradient a constant) or 32: no quantization.
+    ``rng`` (a Generator or int seed) feeds the noise; ``per_sample=True`` takes the max per
+    sample, as the paper does (Zhou et al., 2016).
+    """
+
+    def __init__(self, bits: int, rng=0, per_sample: bool = True):
+        super().__init__()
+        self.bits = check_bits(bits, lo=2, allow_32=True)
+        self.rng = check_rng(rng)
+        self.per_sample = check_bool(per_sample, "per_sample")
+
+    def forward(self, x):
+        if self.bits == 32 or not self.fake_quant_enabled:
+            return x
+        return quantize_grad(x, self.bits, self.rng, per_sample=self.per_sample)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, per_sample={self.per_sample}"

@@ -46,6 +46,9 @@ import math
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..nn.module import Parameter
+from ..validate import check_bool, check_int
+from .base import FakeQuantizeBase
 from .uniform import qrange
 
 __all__ = [
@@ -203,65 +206,75 @@ def fake_quantize_learnable_per_channel_affine(x, scale, zero_point, axis, quant
                                                        axis, quant_min, quant_max, grad_factor)
 
 
-class LSQQuantizer:
-    """A learnable fake quantizer for a layer: ``y = quantizer(x)`` (Esser et al., 2019).
+class LSQQuantizer(FakeQuantizeBase):
+    """A learnable fake quantizer Module: ``y = LSQQuantizer(bits)(x)`` (Esser et al., 2019; torch's
+    ``_LearnableFakeQuantize``).
 
-    ``scale`` (and ``zero_point``) are Tensors with ``requires_grad``; the first
-    call initialises ``scale = 2 mean|x| / sqrt(quant_max)`` from the data (the
-    paper's rule; per channel when ``axis`` is given), later calls keep the
-    learned value, clamped to ``>= eps`` before each forward as PyTorch's
-    ``_LearnableFakeQuantize`` does. ``use_grad_scaling=True`` (the paper's
-    default) multiplies the scale/zero-point gradients by ``1/sqrt(x.size * quant_max)``.
-    With ``learn_zero_point=False`` the zero point stays 0 (a constant Tensor).
+    ``scale`` (and, with ``learn_zero_point=True``, ``zero_point``) are ``Parameter`` s, created by
+    the first forward as ``scale = 2 mean|x| / sqrt(quant_max)`` (the paper's rule; per channel
+    along ``ch_axis`` if given) — so run one forward pass before building the optimizer. Later
+    calls keep the learned value, clamped to ``>= eps`` before each forward as torch does.
+    ``use_grad_scaling=True`` (the paper's default) multiplies the scale/zero-point gradients by
+    ``1/sqrt(x.size * quant_max)``. Otherwise the zero point is a constant 0 Tensor. With fake
+    quant off the module is the identity; the observer switch is ignored (the step is learned).
     """
 
     eps = float(np.finfo(np.float32).eps)
 
-    def __init__(self, bits: int = 8, signed: bool = True, axis: int | None = None,
+    def __init__(self, bits: int = 8, signed: bool = True, ch_axis: int | None = None,
                  learn_zero_point: bool = False, use_grad_scaling: bool = True, narrow: bool = False):
+        super().__init__()
         self.quant_min, self.quant_max = qrange(bits, signed=signed, narrow=narrow)
         if self.quant_max < 1:
             raise ValueError(f"bits={bits}, signed={signed} leaves quant_max={self.quant_max}; "
                              f"LSQ needs quant_max >= 1 (use bits >= 2 when signed)")
-        if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis < 0):
-            raise ValueError(f"axis must be None or an int >= 0, got {axis!r}")
-        self.bits, self.signed, self.axis = bits, signed, axis
-        self.learn_zero_point, self.use_grad_scaling = bool(learn_zero_point), bool(use_grad_scaling)
-        self.scale: Tensor | None = None
+        if ch_axis is not None:
+            ch_axis = check_int(ch_axis, "ch_axis", 0)
+        self.bits, self.signed, self.ch_axis = bits, signed, ch_axis
+        self.learn_zero_point = check_bool(learn_zero_point, "learn_zero_point")
+        self.use_grad_scaling = check_bool(use_grad_scaling, "use_grad_scaling")
+        self.scale: Parameter | None = None
         self.zero_point: Tensor | None = None
 
-    def parameters(self) -> list:
-        """The learnable Tensors (empty until the first call has initialised them)."""
-        if self.scale is None:
-            return []
-        return [self.scale, self.zero_point] if self.learn_zero_point else [self.scale]
-
     def init_from(self, x) -> None:
-        """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``axis``), zero_point = 0."""
+        """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``ch_axis``), zero_point = 0."""
         x = _check_x(x.data if isinstance(x, Tensor) else x)
-        if self.axis is None:
+        if self.ch_axis is None:
             mean_abs = np.abs(x).mean(dtype=np.float64).reshape(1)
         else:
-            if self.axis >= x.ndim:
-                raise ValueError(f"axis={self.axis} is out of range for x with shape {x.shape}")
-            others = tuple(i for i in range(x.ndim) if i != self.axis)
+            if self.ch_axis >= x.ndim:
+                raise ValueError(f"ch_axis must be an int in 0..{x.ndim - 1} for x with shape {x.shape}, "
+                                 f"got {self.ch_axis}")
+            others = tuple(i for i in range(x.ndim) if i != self.ch_axis)
             mean_abs = np.abs(x).mean(axis=others, dtype=np.float64)
         scale = np.maximum(2 * mean_abs / math.sqrt(self.quant_max), self.eps).astype(np.float32)
-        self.scale = Tensor(scale, requires_grad=True)
-        self.zero_point = Tensor(np.zeros_like(scale), requires_grad=self.learn_zero_point)
+        self.scale = Parameter(scale)
+        zero = np.zeros_like(scale)
+        self.zero_point = Parameter(zero) if self.learn_zero_point else Tensor(zero)
 
-    def __call__(self, x) -> Tensor:
+    def forward(self, x) -> Tensor:
+        if not self.fake_quant_enabled:
+            return x
         x = _t(x)
         if self.scale is None:
             self.init_from(x)
         np.maximum(self.scale.data, self.eps, out=self.scale.data)  # PyTorch: scale.data.clamp_(min=eps)
         gf = 1.0 / (x.size * self.quant_max) ** 0.5 if self.use_grad_scaling else 1.0
-        if self.axis is None:
+        if self.ch_axis is None:
             return fake_quantize_learnable_per_tensor_affine(x, self.scale, self.zero_point,
                                                              self.quant_min, self.quant_max, gf)
-        return fake_quantize_learnable_per_channel_affine(x, self.scale, self.zero_point, self.axis,
+        return fake_quantize_learnable_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis,
                                                           self.quant_min, self.quant_max, gf)
 
-    def __repr__(self) -> str:
-        return (f"LSQQuantizer(bits={self.bits}, signed={self.signed}, axis={self.axis}, "
-                f"learn_zero_point={self.learn_zero_point}, use_grad_scaling={self.use_grad_scaling})")
+    def qparams(self):
+        if self.scale is None:
+            raise ValueError("LSQ scale is not initialised: run a forward pass first")
+        s = np.maximum(self.scale.data, self.eps).astype(np.float32)
+        z = np.clip(np.rint(self.zero_point.data), self.quant_min, self.quant_max).astype(np.int64)
+        if self.ch_axis is None:
+            s, z = s.reshape(()), z.reshape(())
+        return s, z, self.quant_min, self.quant_max, self.ch_axis
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, signed={self.signed}, ch_axis={self.ch_axis}, "
+                f"learn_zero_point={self.learn_zero_point}, use_grad_scaling={self.use_grad_scaling}")

@@ -28,7 +28,7 @@ from .digits import digits_cnn, digits_loaders, train_digits_model
 from ..nn.loss import CrossEntropyLoss
 from ..optim import Adam
 from ..train import evaluate, fit
-from ..transforms.fake_quant import LearnedFakeQuantize, QConfig, default_qat_qconfig, default_qconfig
+from ..transforms.fake_quant import QConfig, default_qat_qconfig, default_qconfig
 from ..transforms.layers import QUANT_LAYERS
 from ..quantizers.learned import pact
 from ..quantizers.lsq import LSQQuantizer, fake_quantize_learnable_per_tensor_affine
@@ -136,8 +136,7 @@ def lsq_update_ratios(model, X, y, bits: int = 4, use_grad_scaling: bool = True)
     ``bits``, activations in float). Returns ``[(layer name, N, Q_P, R), ...]``.
     """
     bits = _bits(bits, "bits")
-    cfg = QConfig(weight=lambda: LearnedFakeQuantize(LSQQuantizer(bits, signed=True,
-                                                                  use_grad_scaling=use_grad_scaling)))
+    cfg = QConfig(weight=LSQQuantizer.with_args(bits=bits, signed=True, use_grad_scaling=use_grad_scaling))
     qm = prepare_qat(fuse_modules(model), cfg).eval()
     with _one_thread():
         loss = CrossEntropyLoss()(qm(X if isinstance(X, Tensor) else Tensor(X)), y)
@@ -145,7 +144,7 @@ def lsq_update_ratios(model, X, y, bits: int = 4, use_grad_scaling: bool = True)
     rows = []
     for name, m in qm.named_modules():
         if isinstance(m, QUANT_LAYERS):
-            q = m.weight_fake_quant.quantizer
+            q = m.weight_fake_quant
             s, gs = float(q.scale.data[0]), float(q.scale.grad[0])
             w, gw = m.weight.data, m.weight.grad
             r = (abs(gs) / s) / (np.linalg.norm(gw) / np.linalg.norm(w))

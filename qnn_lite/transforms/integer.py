@@ -31,7 +31,7 @@ from ..nn.containers import Sequential
 from ..nn.layers import Dropout, Flatten, Identity, MaxPool2d, ReLU
 from ..nn.module import Module
 from ..nn.functional import im2col
-from .fake_quant import _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
 from .layers import QuantAct, QuantConv2d, QuantLinear, QuantReLU
 from .requant import INT32_MAX, INT32_MIN, _multipliers, requantize
 from ..quantizers.uniform import dequantize, quantize
@@ -258,7 +258,7 @@ def _leaves(module: Module, prefix: str = ""):
         yield prefix.rstrip("."), module
 
 
-def _qp_of(fq: _FakeQuantBase) -> _Qp:
+def _qp_of(fq: FakeQuantizeBase) -> _Qp:
     s, z, quant_min, quant_max, axis = fq.qparams()
     if axis is not None or np.size(s) != 1:
         raise ValueError("activation quantizers must be per tensor for integer conversion, got axis="

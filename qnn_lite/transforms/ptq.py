@@ -29,7 +29,8 @@ from ..autograd.tensor import no_grad
 from ..nn.containers import Sequential
 from ..nn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear, ReLU
 from ..nn.module import Module, Parameter
-from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
+from .fake_quant import FakeQuantize, QConfig
 from .layers import QUANT_LAYERS, QuantAct, QuantConv2d, QuantLinear, QuantReLU
 
 __all__ = ["fuse_conv_bn", "fuse_linear_bn", "fuse_modules", "prepare", "calibrate", "convert",
@@ -140,7 +141,7 @@ def _prepare_children(module: Module, prefix: str, look) -> None:
             _replace(module, name, _quant_layer(child, cfg, quantize_output=not relu_next))
             if relu_next and cfg.activation is not None:
                 _replace(module, nxt, QuantReLU(cfg))
-        elif child is not None and not isinstance(child, (_FakeQuantBase, *QUANT_LAYERS, QuantAct)):
+        elif child is not None and not isinstance(child, (FakeQuantizeBase, *QUANT_LAYERS, QuantAct)):
             _prepare_children(child, f"{full}.", look)
 
 
@@ -167,7 +168,7 @@ def prepare(model: Module, qconfig, inplace: bool = False) -> Module:
         else:
             model = Sequential(OrderedDict([("quant_in", quant_in), ("model", model)]))
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
             m.disable_fake_quant() if isinstance(m, FakeQuantize) else m.enable_fake_quant()
     return model
@@ -189,7 +190,7 @@ def calibrate(model: Module, loader, num_batches: int | None = None) -> Module:
     observer on, so they see the activations; fake-quant flags are left as they are."""
     model.eval()
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
     seen = 0
     with no_grad():
@@ -211,7 +212,7 @@ def convert(model: Module, inplace: bool = False) -> Module:
             with no_grad():
                 m.quantized_weight()   # observe the weight once
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.freeze()
     return model.eval()
 
