@@ -33,7 +33,7 @@ half-to-even (``nearbyint``), but the backward uses ``int(clamp(zero_point + 0.5
 (half-up, truncated toward 0). They agree for integer zero points — the usual case.
 
 Shapes: x any shape; per tensor, scale and zero_point have one element; per
-channel, shape ``(x.shape[axis],)``. dscale/dzero have the parameters' shapes.
+channel, shape ``(x.shape[ch_axis],)``. dscale/dzero have the parameters' shapes.
 float32 inputs reproduce PyTorch 2.x's CPU kernel bit for bit, elementwise —
 including its fused multiply-adds (``z + x*inv`` and ``xfq - x`` are each rounded
 once, as the AVX2/AVX512 build computes them; see ``_fma``). The sums over
@@ -157,33 +157,33 @@ class FakeQuantizeLearnablePerTensorAffine(Function):
 
 
 class FakeQuantizeLearnablePerChannelAffine(Function):
-    "Per-channel LSQ: one (s, z) per index of ``axis``; same formulas as the per-tensor Function"
+    "Per-channel LSQ: one (s, z) per index of ``ch_axis``; same formulas as the per-tensor Function"
     @staticmethod
-    def forward(ctx, x, scale, zero_point, axis, quant_min, quant_max, grad_factor=1.0):
+    def forward(ctx, x, scale, zero_point, ch_axis, quant_min, quant_max, grad_factor=1.0):
         x = _check_x(x)
         quant_min, quant_max = _check_range(quant_min, quant_max)
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= axis < x.ndim:
-            raise ValueError(f"axis must be an int in 0..{x.ndim - 1} (x has shape {x.shape}), got {axis!r}")
-        channels = x.shape[axis]
+        if isinstance(ch_axis, bool) or not isinstance(ch_axis, (int, np.integer)) or not 0 <= ch_axis < x.ndim:
+            raise ValueError(f"ch_axis must be an int in 0..{x.ndim - 1} (x has shape {x.shape}), got {ch_axis!r}")
+        channels = x.shape[ch_axis]
         if np.shape(scale) != (channels,) or np.shape(zero_point) != (channels,):
-            raise ValueError(f"scale and zero_point must have shape ({channels},) for axis={axis} of "
+            raise ValueError(f"scale and zero_point must have shape ({channels},) for ch_axis={ch_axis} of "
                              f"x.shape={x.shape}, got {np.shape(scale)} and {np.shape(zero_point)}")
         view = [1] * x.ndim
-        view[axis] = channels
+        view[ch_axis] = channels
         s = _check_scale(scale, x.dtype).reshape(view)
         zq = np.clip(np.rint(np.asarray(zero_point, dtype=x.dtype)), quant_min, quant_max).reshape(view)
-        ctx.save_for_backward(x, s, zq, axis, quant_min, quant_max, _check_grad_factor(grad_factor))
+        ctx.save_for_backward(x, s, zq, ch_axis, quant_min, quant_max, _check_grad_factor(grad_factor))
         inv = x.dtype.type(1) / s
         q = zq + np.rint(x * inv)
         return ((np.clip(q, quant_min, quant_max) - zq) * s).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        x, s, zq, axis, quant_min, quant_max, gf = ctx.saved_tensors
+        x, s, zq, ch_axis, quant_min, quant_max, gf = ctx.saved_tensors
         dt = x.dtype.type
         dx, dscale, dzero = _lsq_grads(x, grad.astype(x.dtype), s, dt(1) / s, zq,
                                        quant_min, quant_max, dt(gf))
-        others = tuple(i for i in range(x.ndim) if i != axis)
+        others = tuple(i for i in range(x.ndim) if i != ch_axis)
         return (dx, dscale.sum(axis=others, dtype=x.dtype), dzero.sum(axis=others, dtype=x.dtype),
                 None, None, None, None)
 
@@ -199,11 +199,11 @@ def fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min, q
                                                       quant_min, quant_max, grad_factor)
 
 
-def fake_quantize_learnable_per_channel_affine(x, scale, zero_point, axis, quant_min, quant_max,
+def fake_quantize_learnable_per_channel_affine(x, scale, zero_point, ch_axis, quant_min, quant_max,
                                                grad_factor=1.0) -> Tensor:
-    """LSQ fake quantization with a learnable (scale, zero_point) per channel along ``axis``."""
+    """LSQ fake quantization with a learnable (scale, zero_point) per channel along ``ch_axis``."""
     return FakeQuantizeLearnablePerChannelAffine.apply(_t(x), _t(scale), _t(zero_point),
-                                                       axis, quant_min, quant_max, grad_factor)
+                                                       ch_axis, quant_min, quant_max, grad_factor)
 
 
 class LSQQuantizer(FakeQuantizeBase):

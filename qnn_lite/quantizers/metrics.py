@@ -160,10 +160,10 @@ def _as_array(x) -> np.ndarray:
 
 
 def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = False, clip: float = 1.0,
-                axis: int = 0, narrow: bool = False) -> dict:
+                ch_axis: int = 0, narrow: bool = False) -> dict:
     """Fake-quantize ``x`` on a signed ``bits``-bit grid and measure the error, split into rounding and clipping.
 
-    The range is ``clip * [min, max]`` of ``x`` (of each slice along ``axis`` when ``per_channel``),
+    The range is ``clip * [min, max]`` of ``x`` (of each slice along ``ch_axis`` when ``per_channel``),
     ``clip`` in (0, 1]; qparams from :func:`calc_qparams` on ``qrange(bits, signed=True, narrow=narrow)``,
     affine or ``symmetric`` (symmetric with ``narrow`` puts the end levels exactly on the range ends).
     A value counts as *clipped* when its unclipped code ``rint(x/s) + z`` lies outside
@@ -179,16 +179,16 @@ def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = F
     quant_min, quant_max = qrange(bits, signed=True, narrow=narrow)
     if per_channel:
         if x.ndim < 2:
-            raise ValueError(f"per_channel needs x with at least 2 dims (channels on axis {axis}), got shape {x.shape}")
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
-            raise ValueError(f"axis must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}")
-        flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+            raise ValueError(f"per_channel needs x with at least 2 dims (channels on axis {ch_axis}), got shape {x.shape}")
+        if isinstance(ch_axis, bool) or not isinstance(ch_axis, numbers.Integral) or not -x.ndim <= ch_axis < x.ndim:
+            raise ValueError(f"ch_axis must be an int in [-{x.ndim}, {x.ndim}), got {ch_axis!r}")
+        flat = np.moveaxis(x, ch_axis, 0).reshape(x.shape[ch_axis], -1)
         lo, hi = flat.min(axis=1), flat.max(axis=1)
-        ax = int(axis)
+        ax = int(ch_axis)
     else:
         lo, hi, ax = x.min(), x.max(), None
     scale, zp = calc_qparams(np.float32(clip) * lo, np.float32(clip) * hi, quant_min, quant_max, symmetric=symmetric)
-    x_hat = fake_quantize(x, scale, zp, quant_min, quant_max, axis=ax)
+    x_hat = fake_quantize(x, scale, zp, quant_min, quant_max, ch_axis=ax)
     shape = [1] * x.ndim
     if ax is not None:
         shape[ax] = -1

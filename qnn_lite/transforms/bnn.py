@@ -57,9 +57,9 @@ class _BinaryWeight(_SignEstimator):
     def quantized_weight(self) -> Tensor:
         """The binary weight the layer multiplies with (differentiable w.r.t. the latent ``weight``)."""
         if self.weight_quant == "xnor":
-            return xnor_binarize(self.weight, axis=0, grad="paper")   # XNOR-Net's own backward
+            return xnor_binarize(self.weight, ch_axis=0, grad="paper")   # XNOR-Net's own backward
         if self.weight_quant == "libra_pb":
-            return libra_pb(self.weight, axis=0, estimator=self.estimator, **self._params())
+            return libra_pb(self.weight, ch_axis=0, estimator=self.estimator, **self._params())
         return binarize(self.weight, self.estimator, **self._params())
 
     def extra_repr(self) -> str:
@@ -107,10 +107,10 @@ class TernaryLinear(Linear):
         super().__init__(in_features, out_features, bias=bias, generator=generator)
         self.weight_quant = check_choice(weight_quant, "weight_quant", TERNARY_WEIGHTS)
         self.delta_factor, self.threshold = delta_factor, threshold
-        twn_params(self.weight, axis=None, delta_factor=delta_factor)   # validates delta_factor
+        twn_params(self.weight, ch_axis=None, delta_factor=delta_factor)   # validates delta_factor
         if weight_quant == "ttq":
             check_fraction(threshold, "threshold", lo_open=True, hi_open=True)
-            alpha = float(twn_params(self.weight, axis=None)[1])
+            alpha = float(twn_params(self.weight, ch_axis=None)[1])
             self.wp = Parameter(np.array([alpha], dtype=np.float32))
             self.wn = Parameter(np.array([alpha], dtype=np.float32))
 
@@ -118,7 +118,7 @@ class TernaryLinear(Linear):
         """The ternary weight the layer multiplies with."""
         if self.weight_quant == "ttq":
             return ttq_ternarize(self.weight, self.wp, self.wn, threshold=self.threshold)
-        return twn_ternarize(self.weight, axis=None, delta_factor=self.delta_factor)
+        return twn_ternarize(self.weight, ch_axis=None, delta_factor=self.delta_factor)
 
     def forward(self, x):
         return F.linear(x, self.quantized_weight(), self.bias)

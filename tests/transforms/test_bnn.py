@@ -42,7 +42,7 @@ def test_binary_linear_sign_forward_uses_plus_one_at_zero():
 def test_binary_linear_libra_pb_matches_the_quantizer():
     layer = BinaryLinear(6, 4, weight_quant="libra_pb", generator=np.random.default_rng(2))
     x = _x((3, 6))
-    expected = x.data @ libra_pb(layer.weight.data, axis=0).data.T + layer.bias.data
+    expected = x.data @ libra_pb(layer.weight.data, ch_axis=0).data.T + layer.bias.data
     np.testing.assert_allclose(layer(x).data, expected, rtol=1e-6, atol=1e-6)
 
 

@@ -52,7 +52,7 @@ def test_fake_quantize_per_channel_axis_from_observer():
     fq = FakeQuantize(PerChannelMinMaxObserver, ch_axis=0, signed=True, symmetric=True)
     y = fq(Tensor(w))
     assert fq.ch_axis == 0 and fq.scale.shape == (3,)
-    assert np.array_equal(y.data, fake_quantize(w, fq.scale, fq.zero_point, -128, 127, axis=0))
+    assert np.array_equal(y.data, fake_quantize(w, fq.scale, fq.zero_point, -128, 127, ch_axis=0))
 
 
 def test_fake_quantize_backward_is_ste():
@@ -134,7 +134,7 @@ def test_quant_conv_equals_conv_of_fake_quant_weight():
     x = rng(4).normal(size=(2, 2, 5, 5)).astype(np.float32)
     y = qc(Tensor(x)).data
     fw, fo = qc.weight_fake_quant, qc.output_fake_quant
-    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -128, 127, axis=0)
+    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -128, 127, ch_axis=0)
     ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 1, 1).data
     assert np.array_equal(y, fake_quantize(ref, fo.scale, fo.zero_point, 0, 255))
 
