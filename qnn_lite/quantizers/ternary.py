@@ -7,12 +7,10 @@ statistics have shape ``(w.shape[ch_axis],)``, or ``()`` for ``ch_axis=None``.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..autograd import Function, Tensor
-from ..validate import as_float, as_tensor
+from ..validate import as_float, as_tensor, check_fraction
 from .binary import channel_size, reduce_axes
 from .ste import sign
 
@@ -20,14 +18,6 @@ __all__ = [
     "twn_params", "TWNTernarize", "twn_ternarize", "TTQTernarize", "ttq_ternarize",
     "sttn_alpha", "SoftThresholdTernary", "soft_threshold_ternary",
 ]
-
-
-def _check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value}")
-    return float(value)
 
 
 # ----- TWN -------------------------------------------------------------------------------------
@@ -51,7 +41,7 @@ def twn_params(w, ch_axis: int | None = None, delta_factor: float = 0.7) -> tupl
     ``(w.shape[ch_axis],)`` or ``()``.
     """
     w = as_float(w, "w")
-    delta, alpha, _ = _twn(w, ch_axis, _check_fraction(delta_factor, "delta_factor"))
+    delta, alpha, _ = _twn(w, ch_axis, check_fraction(delta_factor, "delta_factor", lo_open=True, hi_open=True))
     axes = reduce_axes(w.ndim, ch_axis)
     return np.squeeze(delta, axis=axes), np.squeeze(alpha, axis=axes)
 
@@ -72,7 +62,7 @@ def twn_ternarize(w, ch_axis: int | None = None, delta_factor: float = 0.7) -> T
     """Ternary weight networks: $\\{-\\alpha, 0, \\alpha\\}$ with :func:`twn_params`; the gradient passes straight through."""
     wt = as_tensor(w, "w")
     reduce_axes(wt.ndim, ch_axis)
-    return TWNTernarize.apply(wt, ch_axis, _check_fraction(delta_factor, "delta_factor"))
+    return TWNTernarize.apply(wt, ch_axis, check_fraction(delta_factor, "delta_factor", lo_open=True, hi_open=True))
 
 
 # ----- TTQ -------------------------------------------------------------------------------------
@@ -119,7 +109,7 @@ def ttq_ternarize(w, wp, wn, threshold: float = 0.05) -> Tensor:
             np.broadcast_shapes(s.shape, wt.shape)
         except ValueError:
             raise ValueError(f"{name} must broadcast against w of shape {wt.shape}, got shape {s.shape}") from None
-    return TTQTernarize.apply(wt, scales[0], scales[1], _check_fraction(threshold, "threshold"))
+    return TTQTernarize.apply(wt, scales[0], scales[1], check_fraction(threshold, "threshold", lo_open=True, hi_open=True))
 
 
 # ----- STTN: ternary = binary + binary --------------------------------------------------------

@@ -126,7 +126,7 @@ def test_degenerate_inputs():
 
 
 def test_named_errors():
-    with pytest.raises(ValueError, match=r"threshold must be a number in \(0, 1\), got 0"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \(0.0, 1.0\), got 0"):
         ttq_ternarize(W5, 1.0, 1.0, threshold=0)
     with pytest.raises(ValueError, match="threshold"):
         ttq_ternarize(W5, 1.0, 1.0, threshold=1.5)
