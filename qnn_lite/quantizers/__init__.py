@@ -21,7 +21,7 @@ module             what it holds
 ``cluster``        k-means weight sharing, codebook fine-tuning, Huffman size
 ``log``            power-of-two (log- and value-domain rounding), multi-hot, mu-law
 ``formats``        number formats FP32 / FP16 / BF16 / FP8 / INTb / binary: layout, range, rounding
-``format_values``  the values a format holds: counts, grids, spacing, weights rounded to a format
+``format_values``  the values a format holds: counts, grids, spacing, bit patterns, weights rounded to a format
 ``metrics``        quantization error: MSE, SQNR, rounding vs clipping, the step^2/12 noise model
 ``activation``     dynamic activation fake quant: per-tensor, per-token, per-channel; int or FP8
 ``groupwise``      group-wise weight quantization (int4/int3 groups of 32/64/128) and its real bits per weight
