@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "as_array", "as_float", "check_int", "check_bits", "check_number", "check_positive",
+    "as_array", "as_float", "check_float_array", "check_int", "check_bits", "check_number", "check_positive",
     "check_fraction", "check_bool", "check_choice", "check_quant_range", "check_scale",
     "check_zero_point", "check_shape", "check_rng", "as_tensor",
 ]
@@ -52,6 +52,17 @@ def as_float(x, name: str = "x", *, allow_empty: bool = False, finite: bool = Tr
         bad = ~np.isfinite(x)
         if bad.any():
             raise ValueError(f"{name} must be finite (no NaN or inf), got {int(bad.sum())} non-finite value(s)")
+    return x
+
+
+def check_float_array(x, name: str = "x") -> np.ndarray:
+    """``x`` (a Tensor or array) as a floating array without NaN; +-inf pass (a quantizer clips them)."""
+    x = as_array(x, name)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating array, got dtype {x.dtype}")
+    nan = np.isnan(x)
+    if nan.any():
+        raise ValueError(f"{name} must not contain NaN, got {int(nan.sum())} NaN value(s)")
     return x
 
 

@@ -20,26 +20,13 @@ import numpy as np
 from .. import autograd as ag
 from ..autograd import Function, Tensor
 from ..nn.module import Parameter
-from ..validate import check_bits, check_bool, check_positive, check_rng
+from ..validate import check_bits, check_bool, check_float_array, check_positive, check_rng
 from .base import FakeQuantizeBase
 from .ste import sign
 
 __all__ = ["PACTFunction", "pact", "PACT", "QuantizeK", "quantize_k", "DoReFaWeight", "dorefa_weight",
            "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad",
            "DoReFaWeightQuantizer", "DoReFaActQuantizer", "DoReFaGradQuantizer"]
-
-
-def _check_bits(bits, allow_32: bool = False) -> int:
-    return check_bits(bits, allow_32=allow_32)
-
-
-def _float(x, name: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating array, got dtype {x.dtype}")
-    if np.isnan(x).any():
-        raise ValueError(f"{name} must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
-    return x
 
 
 def _t(x) -> Tensor:
@@ -57,8 +44,8 @@ class PACTFunction(Function):
     """
     @staticmethod
     def forward(ctx, x, alpha, bits):
-        x = _float(x, "x")
-        n = 2 ** _check_bits(bits) - 1
+        x = check_float_array(x, "x")
+        n = 2 ** check_bits(bits) - 1
         a = np.asarray(alpha, dtype=x.dtype)
         if a.size != 1 or not (np.isfinite(a).all() and (a > 0).all()):
             raise ValueError(f"alpha must be one positive finite number, got {a.ravel()[:4]}")
@@ -114,7 +101,7 @@ class QuantizeK(Function):
     "$y = \\mathrm{rint}((2^k-1) x) / (2^k-1)$ for $x \\in [0, 1]$; backward identity (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits):
-        return _quantize_k(_float(x, "x"), _check_bits(bits)).astype(x.dtype)
+        return _quantize_k(check_float_array(x, "x"), check_bits(bits)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -138,8 +125,8 @@ class DoReFaWeight(Function):
     """
     @staticmethod
     def forward(ctx, w, bits):
-        w = _float(w, "w")
-        bits = _check_bits(bits, allow_32=True)
+        w = check_float_array(w, "w")
+        bits = check_bits(bits, allow_32=True)
         ctx.save_for_backward(w, bits)
         if bits == 32 or w.size == 0:
             return w.copy()
@@ -179,9 +166,9 @@ class DoReFaAct(Function):
     "$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$; backward $g \\cdot 1\\{0 \\le x \\le 1\\}$ (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits):
-        x = _float(x, "x")
+        x = check_float_array(x, "x")
         ctx.save_for_backward(x)
-        return _quantize_k(np.clip(x, 0, 1), _check_bits(bits)).astype(x.dtype)
+        return _quantize_k(np.clip(x, 0, 1), check_bits(bits)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -203,8 +190,8 @@ def dorefa_grad(g, bits: int, rng, per_sample: bool = False) -> np.ndarray:
     The max runs over the whole tensor; the paper takes it per sample (over every
     axis but the batch axis 0): ``per_sample=True``. An all-zero gradient stays 0.
     """
-    g = _float(g, "g")
-    bits = _check_bits(bits)
+    g = check_float_array(g, "g")
+    bits = check_bits(bits)
     rng = check_rng(rng)
     if not np.isfinite(g).all():
         raise ValueError("g must be finite (an inf gradient has no max to scale by)")
@@ -221,8 +208,8 @@ class QuantizeGrad(Function):
     "$y = x$; backward $\\tilde g$ = :func:`dorefa_grad` (g, bits, rng) (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits, rng, per_sample=False):
-        ctx.save_for_backward(_check_bits(bits), check_rng(rng), per_sample)
-        return _float(x, "x").copy()
+        ctx.save_for_backward(check_bits(bits), check_rng(rng), per_sample)
+        return check_float_array(x, "x").copy()
 
     @staticmethod
     def backward(ctx, grad):

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..nn.module import Parameter
-from ..validate import check_bool, check_int
+from ..validate import check_bool, check_float_array, check_int
 from .base import FakeQuantizeBase
 from .uniform import qrange
 
@@ -59,15 +59,6 @@ __all__ = [
 
 
 # ----- argument checks -------------------------------------------------------------
-def _check_x(x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"x must be a floating array, got dtype {x.dtype}")
-    if np.isnan(x).any():
-        raise ValueError(f"x must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
-    return x
-
-
 def _check_range(quant_min, quant_max) -> tuple[int, int]:
     for name, v in (("quant_min", quant_min), ("quant_max", quant_max)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -131,7 +122,7 @@ class FakeQuantizeLearnablePerTensorAffine(Function):
     "$y = (\\mathrm{clip}(\\mathrm{rint}(x/s) + z, q_{min}, q_{max}) - z)\\, s$ with LSQ gradients for s and z (Esser et al., 2019)"
     @staticmethod
     def forward(ctx, x, scale, zero_point, quant_min, quant_max, grad_factor=1.0):
-        x = _check_x(x)
+        x = check_float_array(x)
         quant_min, quant_max = _check_range(quant_min, quant_max)
         if np.size(scale) != 1 or np.size(zero_point) != 1:
             raise ValueError(f"scale and zero_point must have one element each, got sizes "
@@ -160,7 +151,7 @@ class FakeQuantizeLearnablePerChannelAffine(Function):
     "Per-channel LSQ: one (s, z) per index of ``ch_axis``; same formulas as the per-tensor Function"
     @staticmethod
     def forward(ctx, x, scale, zero_point, ch_axis, quant_min, quant_max, grad_factor=1.0):
-        x = _check_x(x)
+        x = check_float_array(x)
         quant_min, quant_max = _check_range(quant_min, quant_max)
         if isinstance(ch_axis, bool) or not isinstance(ch_axis, (int, np.integer)) or not 0 <= ch_axis < x.ndim:
             raise ValueError(f"ch_axis must be an int in 0..{x.ndim - 1} (x has shape {x.shape}), got {ch_axis!r}")
@@ -238,7 +229,7 @@ class LSQQuantizer(FakeQuantizeBase):
 
     def init_from(self, x) -> None:
         """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``ch_axis``), zero_point = 0."""
-        x = _check_x(x.data if isinstance(x, Tensor) else x)
+        x = check_float_array(x.data if isinstance(x, Tensor) else x)
         if self.ch_axis is None:
             mean_abs = np.abs(x).mean(dtype=np.float64).reshape(1)
         else:
