@@ -24,7 +24,7 @@ EX1 = exercise("6.1", "xnor_alpha: XNOR-Net's scale, mean |W| per output channel
 
 
 def _check_xnor(fn, w):
-    want = np.asarray(xnor_alpha_ref(w, axis=0), np.float64)
+    want = np.asarray(xnor_alpha_ref(w, ch_axis=0), np.float64)
     got = fn(w.copy())
     if np.ndim(got) == 0:
         raise Fail(f"xnor_alpha returned one number; it should return one scale per output channel, "

@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..validate import check_positive
 
 __all__ = [
     "sign", "RoundSTE", "SignSTE", "SignClippedSTE", "ApproxSign", "EDESign", "SwishSign",
@@ -39,14 +40,6 @@ def _no_nan(x: np.ndarray, name: str = "x") -> np.ndarray:
     if x.dtype.kind == "f" and np.isnan(x).any():
         raise ValueError(f"{name} must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
     return x
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive finite number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
 
 
 def sign(x, dtype=np.float32) -> np.ndarray:
@@ -137,7 +130,7 @@ class EDESign(Function):
     "$y = \\mathrm{sign}(x)$; backward $g \\cdot k t (1 - \\tanh^2(t x))$ (IR-Net error-decay estimator; Qin et al., 2020)"
     @staticmethod
     def forward(ctx, x, t, k):
-        ctx.save_for_backward(x, _positive(t, "t"), _positive(k, "k"))
+        ctx.save_for_backward(x, check_positive(t, "t"), check_positive(k, "k"))
         return _sign_like(_no_nan(x))
 
     @staticmethod
@@ -150,7 +143,7 @@ class SwishSign(Function):
     "$y = \\mathrm{sign}(x)$; backward $g \\cdot \\beta(2 - \\beta x \\tanh(\\beta x/2)) / (1 + \\cosh \\beta x)$ (BNN+; Darabi et al., 2018)"
     @staticmethod
     def forward(ctx, x, beta):
-        ctx.save_for_backward(x, _positive(beta, "beta"))
+        ctx.save_for_backward(x, check_positive(beta, "beta"))
         return _sign_like(_no_nan(x))
 
     @staticmethod
@@ -209,7 +202,7 @@ def ede_schedule(epoch, epochs, t_min: float = 0.1, t_max: float = 10.0) -> tupl
         raise ValueError(f"epochs must be an int >= 1, got {epochs}")
     if not 0 <= epoch <= epochs:
         raise ValueError(f"epoch must be an int in 0..epochs={epochs}, got {epoch}")
-    t_min, t_max = _positive(t_min, "t_min"), _positive(t_max, "t_max")
+    t_min, t_max = check_positive(t_min, "t_min"), check_positive(t_max, "t_max")
     if t_min > t_max:
         raise ValueError(f"t_min must be <= t_max, got t_min={t_min}, t_max={t_max}")
     lo, hi = math.log10(t_min), math.log10(t_max)
@@ -270,10 +263,10 @@ ESTIMATORS = {
                          "clipped STE (hardtanh)", {}),
     "approx_sign": Estimator(_sign_curve, _approx_sign_slope, _approx_sign_surrogate, ApproxSign,
                              "Bi-Real ApproxSign", {}),
-    "ede": Estimator(_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, _positive(t, "t"), _positive(k, "k")),
+    "ede": Estimator(_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, check_positive(t, "t"), check_positive(k, "k")),
                      lambda x, t=1.0, k=1.0: k * np.tanh(t * x), EDESign, "IR-Net EDE", {"t": 1.0, "k": 1.0},
                      required=("t", "k")),
-    "swish_sign": Estimator(_sign_curve, lambda x, beta=5.0: _swish_slope(x, _positive(beta, "beta")),
+    "swish_sign": Estimator(_sign_curve, lambda x, beta=5.0: _swish_slope(x, check_positive(beta, "beta")),
                             _swish_surrogate, SwishSign, "SignSwish", {"beta": 5.0}),
 }
 """THE registry of straight-through estimators: name -> :class:`Estimator`. Every user looks it up

@@ -36,7 +36,7 @@ from ..nn.containers import Sequential
 from ..nn.layers import Dropout, Flatten, Identity, MaxPool2d, ReLU
 from ..nn.module import Module
 from ..quantizers.uniform import dequantize, quantize
-from .fake_quant import _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
 from .integer_layers import (IntegerAdd, IntegerConv2d, IntegerFlatten, IntegerGlobalAvgPool, IntegerLinear,
                              IntegerMaxPool2d, IntegerReLU, IntegerRequantize, _Qp, int_linear_expanded,
                              int_matmul)
@@ -136,7 +136,7 @@ def _traced_calls(model, example_input):
     return calls, id(x)
 
 
-def _qp_of(fq: _FakeQuantBase) -> _Qp:
+def _qp_of(fq: FakeQuantizeBase) -> _Qp:
     s, z, quant_min, quant_max, axis = fq.qparams()
     if axis is not None or np.size(s) != 1:
         raise ValueError("activation quantizers must be per tensor for integer conversion, got axis="

@@ -122,7 +122,7 @@ class _IntegerWeightLayer:
                              "integer inference needs quantized weights")
         s_w, z_w, wqmin, wqmax, axis = layer.weight_fake_quant.qparams()
         w = layer.weight.data
-        self.w_q = quantize(w, s_w, z_w, wqmin, wqmax, axis=axis).reshape(w.shape[0], -1)
+        self.w_q = quantize(w, s_w, z_w, wqmin, wqmax, ch_axis=axis).reshape(w.shape[0], -1)
         self.w_z = np.broadcast_to(np.asarray(z_w, np.int64), (w.shape[0],)).copy()
         s_w = np.broadcast_to(np.asarray(s_w, np.float64), (w.shape[0],))
         self.in_qp, self.out_qp, self.act = in_qp, out_qp, act

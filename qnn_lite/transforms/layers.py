@@ -8,7 +8,11 @@ trains the Linear's weight. The forward is the float layer's, with fake quantiza
     x_hat = act_in(x)            (optional input quantizer)
     W_hat = weight_fake_quant(W)
     y     = x_hat @ W_hat^T + b  (or conv2d)
+    y     = grad_q(y)            (optional: identity forward, quantized gradient backward)
     y_hat = act_out(y)           (optional output quantizer)
+
+This is the one family of quantized layers: what is quantized, and how, is the ``QConfig``
+(min-max / MSE / histogram observers, LSQ, PACT, DoReFa W/A/G, ...), as in ``torch.ao``.
 
 The bias stays float here; integer conversion (``integer.py``) stores it as int32 with scale
 ``s_in * s_w``, which is within half a step of ``s_in * s_w`` — far below an output step.
@@ -25,7 +29,8 @@ from ..autograd.tensor import Tensor
 from ..nn import functional as F
 from ..nn.layers import AdaptiveAvgPool2d, Conv2d, Linear
 from ..nn.module import Module
-from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
+from .fake_quant import FakeQuantize, QConfig
 
 __all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QuantReLU6", "QuantAdd",
            "QuantAdaptiveAvgPool2d", "QUANT_LAYERS"]
@@ -41,8 +46,8 @@ def _build(factory, what: str):
     if factory is None:
         return None
     m = factory()
-    if not isinstance(m, _FakeQuantBase):
-        raise TypeError(f"qconfig.{what}() must build a FakeQuantize / LearnedFakeQuantize module, "
+    if not isinstance(m, FakeQuantizeBase):
+        raise TypeError(f"qconfig.{what}() must build a quantizer module (a FakeQuantizeBase), "
                         f"got {type(m).__name__}")
     return m
 
@@ -65,6 +70,7 @@ class _QuantWeightLayer(Module):
         else:
             self.input_fake_quant = _build(qconfig.activation, "activation") if quantize_input else None
         self.output_fake_quant = _build(qconfig.activation, "activation") if quantize_output else None
+        self.grad_fake_quant = _build(qconfig.grad, "grad")
         self._input_stats = None  # (sum of inputs, count) while bias correction records
 
     def quantized_weight(self) -> Tensor:
@@ -81,6 +87,8 @@ class _QuantWeightLayer(Module):
         if self.input_fake_quant is not None:
             x = self.input_fake_quant(x)
         y = self._op(x, self.quantized_weight())
+        if self.grad_fake_quant is not None:
+            y = self.grad_fake_quant(y)
         if self.output_fake_quant is not None:
             y = self.output_fake_quant(y)
         return y

@@ -31,7 +31,8 @@ from ..nn.containers import Sequential
 from ..nn.layers import (Add, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear,
                          ReLU, ReLU6)
 from ..nn.module import Module, Parameter
-from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
+from .fake_quant import FakeQuantize, QConfig
 from .layers import (QUANT_LAYERS, QuantAct, QuantAdaptiveAvgPool2d, QuantAdd, QuantConv2d, QuantLinear,
                      QuantReLU, QuantReLU6)
 
@@ -148,7 +149,7 @@ def _prepare_children(module: Module, prefix: str, look) -> None:
             if cfg is not None and cfg.activation is not None:
                 _replace(module, name, QuantAdd(cfg) if type(child) is Add
                          else QuantAdaptiveAvgPool2d(cfg, child.output_size))
-        elif child is not None and not isinstance(child, (_FakeQuantBase, *QUANT_LAYERS, QuantAct)):
+        elif child is not None and not isinstance(child, (FakeQuantizeBase, *QUANT_LAYERS, QuantAct)):
             _prepare_children(child, f"{full}.", look)
 
 
@@ -175,7 +176,7 @@ def prepare(model: Module, qconfig, inplace: bool = False) -> Module:
         else:
             model = Sequential(OrderedDict([("quant_in", quant_in), ("model", model)]))
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
             m.disable_fake_quant() if isinstance(m, FakeQuantize) else m.enable_fake_quant()
     return model
@@ -197,7 +198,7 @@ def calibrate(model: Module, loader, num_batches: int | None = None) -> Module:
     observer on, so they see the activations; fake-quant flags are left as they are."""
     model.eval()
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
     seen = 0
     with no_grad():
@@ -219,7 +220,7 @@ def convert(model: Module, inplace: bool = False) -> Module:
             with no_grad():
                 m.quantized_weight()   # observe the weight once
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.freeze()
     return model.eval()
 

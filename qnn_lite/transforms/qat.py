@@ -12,7 +12,7 @@ Jacob et al., 2018). Two ways in:
 from __future__ import annotations
 
 from ..nn.module import Module
-from .fake_quant import _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
 from .ptq import prepare
 
 __all__ = ["prepare_qat"]
@@ -22,7 +22,7 @@ def prepare_qat(model: Module, qconfig, inplace: bool = False) -> Module:
     """``prepare`` with fake quant on and observers on, in training mode (torch's ``prepare_qat``)."""
     qm = prepare(model, qconfig, inplace=inplace)
     for m in qm.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
             m.enable_fake_quant()
     return qm.train()
