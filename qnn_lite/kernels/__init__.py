@@ -7,3 +7,4 @@ from .bitpack import (num_words, pack_rows, pack_cols, unpack_rows, unpack_cols,
 from .bgemm import binary_matmul, binary_linear, binary_conv2d  # noqa: F401
 from .bitserial import bit_serial_matmul, plane_weights  # noqa: F401
 from .intgemm import int8_matmul  # noqa: F401
+from ._config import limited_threads  # noqa: F401

@@ -23,3 +23,18 @@ def threads_for(work, small=SMALL_WORK):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def limited_threads(n: int):
+    """Context manager: numba and BLAS limited to ``n`` threads inside the block (for timings)."""
+    from threadpoolctl import threadpool_limits
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    limits = threadpool_limits(n)
+    try:
+        yield
+    finally:
+        limits.restore_original_limits()
+        numba.set_num_threads(previous)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ..validate import check_int as _check_int
+from ..kernels import limited_threads
 
 __all__ = ["best_ms", "benchmark_table", "format_benchmark", "bitserial_cost", "BENCH_COLUMNS"]
 
@@ -34,26 +35,6 @@ def best_ms(fn, repeat: int = 3) -> float:
     return 1e3 * best
 
 
-class _threads:
-    """Limit numba and BLAS to ``n`` threads inside a ``with`` block."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        import numba
-        from threadpoolctl import threadpool_limits
-        self.prev = numba.get_num_threads()
-        numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
-        self.limits = threadpool_limits(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        import numba
-        self.limits.restore_original_limits()
-        numba.set_num_threads(self.prev)
-
-
 def benchmark_table(sizes=(256, 512, 1024), repeat: int = 3, threads: int = 1, seed: int = 0) -> list:
     """One dict per n with :data:`BENCH_COLUMNS`: times (ms) of square n x n x n products and ratios.
 
@@ -70,7 +51,7 @@ def benchmark_table(sizes=(256, 512, 1024), repeat: int = 3, threads: int = 1, s
     repeat, threads = _check_int(repeat, "repeat", 1), _check_int(threads, "threads", 1)
     rng = np.random.default_rng(seed)
     rows = []
-    with _threads(threads):
+    with limited_threads(threads):
         for n in sizes:
             A = rng.choice(np.array([-1.0, 1.0], np.float32), (n, n))
             B = rng.choice(np.array([-1.0, 1.0], np.float32), (n, n))
@@ -115,7 +96,7 @@ def bitserial_cost(n: int = 512, bits=(1, 2, 3, 4), repeat: int = 3, threads: in
     bits = [_check_int(b, "bits", 1, 8) for b in bits]
     rng = np.random.default_rng(seed)
     rows = []
-    with _threads(threads):
+    with limited_threads(threads):
         for b in bits:
             A = rng.integers(0, 1 << b, (n, n), dtype=np.int16)
             for mode, bb in (("a_only", 1), ("both", b)):
