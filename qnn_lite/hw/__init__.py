@@ -1,7 +1,8 @@
 """Hardware simulators: a cycle-level systolic array, Bit Fusion bit-bricks, roofline, energy."""
 from .estimate import (estimate_cycles, estimate_sram_accesses, conv_gemm_shape,  # noqa: F401
                        scalesim_mapping)
-from .systolic import SystolicArray, SystolicReport, im2col  # noqa: F401
+from .lowering import im2col  # noqa: F401
+from .systolic import SystolicArray, SystolicReport  # noqa: F401
 from .bitbrick import (BitBrick, FusionUnit, BitFusionArray, BitFusionReport,  # noqa: F401
                        products_per_cycle)
 from .roofline import (DEVICES, Device, attainable, gemm_intensity,  # noqa: F401

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
+from ..validate import check_shape
 from .estimate import estimate_cycles, scalesim_mapping
 
-__all__ = ["state_bytes", "available_bytes", "check_fits", "SLOW_CYCLES", "progress"]
+__all__ = ["state_bytes", "available_bytes", "check_fits", "SLOW_CYCLES", "progress", "check_int_matrix",
+           "check_no_overflow", "INT64_MAX"]
+
+INT64_MAX = 2**63 - 1
 
 SLOW_CYCLES = 500_000   # ~2 s of stepping on an 8x8 array: show a progress bar from here on
 _SCHEDULE_BYTES = 40    # per edge-schedule entry: value, tag, index, gathered value (int64), mask
@@ -84,3 +90,27 @@ def progress(total_folds: int, cycles: int, desc: str):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total_folds, desc=desc, unit="fold", leave=False)
+
+
+def check_int_matrix(name: str, X) -> np.ndarray:
+    """``X`` as a non-empty int64 matrix that fits the accumulators."""
+    X = np.asarray(X)  # not validate.as_array: that imports autograd, and hw stays a leaf
+    if X.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {X.dtype}")
+    check_shape(X, name, 2, "(a matrix)")
+    if X.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {X.shape}")
+    if X.dtype == np.uint64 and X.max() > INT64_MAX:
+        raise ValueError(f"{name} must fit int64 (the simulator's accumulators), got a value "
+                         f"{int(X.max())} > 2**63 - 1")
+    return X.astype(np.int64)
+
+
+def check_no_overflow(A: np.ndarray, B: np.ndarray) -> None:
+    """Raise if a partial sum of A @ B could leave int64: bound = sum_k max|A[:, k]| max|B[k, :]|."""
+    a = [max(-lo, hi) for lo, hi in zip(A.min(axis=0).tolist(), A.max(axis=0).tolist())]
+    b = [max(-lo, hi) for lo, hi in zip(B.min(axis=1).tolist(), B.max(axis=1).tolist())]
+    bound = sum(x * y for x, y in zip(a, b))                 # Python ints: exact
+    if bound > INT64_MAX:
+        raise ValueError(f"A @ B may reach |C| = {bound} (sum_k max|A[:, k]| * max|B[k, :]|), beyond "
+                         f"the int64 accumulators' 2**63 - 1: the result would wrap; use smaller values")

@@ -38,13 +38,10 @@ import math
 
 import numpy as np
 
-from ..validate import check_shape
-from .budget import check_fits, progress
-from .estimate import (check_dataflow, check_positive_int, conv_output_size,
+from .budget import check_fits, check_int_matrix, check_no_overflow, progress
+from .lowering import im2col
+from .estimate import (check_dataflow, check_positive_int,
                        cycles_per_fold, estimate_cycles, fold_counts, scalesim_mapping)
-
-INT64_MAX = 2**63 - 1
-
 
 @dataclass
 class SystolicReport:
@@ -83,29 +80,6 @@ class SystolicReport:
         return self.cycles - 1
 
 
-def _check_int_matrix(name: str, X) -> np.ndarray:
-    X = np.asarray(X)  # not validate.as_array: that imports autograd, and hw stays a leaf
-    if X.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {X.dtype}")
-    check_shape(X, name, 2, "(a matrix)")
-    if X.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {X.shape}")
-    if X.dtype == np.uint64 and X.max() > INT64_MAX:
-        raise ValueError(f"{name} must fit int64 (the simulator's accumulators), got a value "
-                         f"{int(X.max())} > 2**63 - 1")
-    return X.astype(np.int64)
-
-
-def _check_no_overflow(A: np.ndarray, B: np.ndarray) -> None:
-    """Raise if a partial sum of A @ B could leave int64: bound = sum_k max|A[:, k]| max|B[k, :]|."""
-    a = [max(-lo, hi) for lo, hi in zip(A.min(axis=0).tolist(), A.max(axis=0).tolist())]
-    b = [max(-lo, hi) for lo, hi in zip(B.min(axis=1).tolist(), B.max(axis=1).tolist())]
-    bound = sum(x * y for x, y in zip(a, b))                 # Python ints: exact
-    if bound > INT64_MAX:
-        raise ValueError(f"A @ B may reach |C| = {bound} (sum_k max|A[:, k]| * max|B[k, :]|), beyond "
-                         f"the int64 accumulators' 2**63 - 1: the result would wrap; use smaller values")
-
-
 class SystolicArray:
     """A rows x cols grid of multiply-accumulate PEs with a ws / os / is dataflow."""
 
@@ -133,13 +107,13 @@ class SystolicArray:
         (``QNN_LITE_QUIET=1`` silences it); for big layers ``qnn_lite.hw.estimate_cycles`` gives
         the cycle count in closed form.
         """
-        A, B = _check_int_matrix("A", A), _check_int_matrix("B", B)
+        A, B = check_int_matrix("A", A), check_int_matrix("B", B)
         if A.shape[1] != B.shape[0]:
             raise ValueError(f"A and B shapes do not match for A @ B: A is {A.shape}, "
                              f"B is {B.shape} (A.shape[1] must equal B.shape[0])")
         M, K = A.shape
         N = B.shape[1]
-        _check_no_overflow(A, B)
+        check_no_overflow(A, B)
         check_fits(M, K, N, self.rows, self.cols, self.dataflow, record)
         fr, fc = fold_counts(M, K, N, self.rows, self.cols, self.dataflow)
         self._bar = progress(fr * fc, estimate_cycles(M, K, N, self.rows, self.cols, self.dataflow),
@@ -327,36 +301,3 @@ class SystolicArray:
         batch, E_h, E_w = out_shape
         y = C.reshape(batch, E_h, E_w, -1).transpose(0, 3, 1, 2)
         return (y[0] if np.ndim(x) == 3 else y), report
-
-
-def im2col(x, w, stride: int = 1):
-    """(A, B, (batch, E_h, E_w)): the GEMM operands of a no-padding convolution."""
-    stride = check_positive_int("stride", stride)
-    x, w = np.asarray(x), np.asarray(w)
-    for name, arr in (("x", x), ("w", w)):
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"x must be (C_in, H, W) or (batch, C_in, H, W) and w (C_out, C_in, "
-                         f"R, S); got x shape {np.shape(x)} and w shape {w.shape}")
-    batch, C_in, H, W = x.shape
-    C_out, C_w, R, S = w.shape
-    if C_w != C_in:
-        raise ValueError(f"w has {C_w} input channels but x has {C_in} (w.shape[1] must "
-                         f"equal x's channel axis)")
-    if R > H or S > W or min(x.shape + w.shape) == 0:
-        raise ValueError(f"w's kernel {R}x{S} must fit in x's {H}x{W} image and no axis "
-                         f"may be empty; got x {x.shape}, w {w.shape}")
-    E_h, E_w = conv_output_size(H, R, stride), conv_output_size(W, S, stride)
-    # ceil() can give one more output row/column than fits when (H - R) % stride != 0;
-    # SCALE-Sim marks the addresses past the edge invalid: we read zeros there
-    pad_h, pad_w = (E_h - 1) * stride + R - H, (E_w - 1) * stride + S - W
-    x = np.pad(x, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)))
-    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype(np.int64)  # NHWC
-    win = np.lib.stride_tricks.sliding_window_view(xh, (R, S), axis=(1, 2))
-    win = win[:, ::stride, ::stride][:, :E_h, :E_w]           # (batch, E_h, E_w, C, R, S)
-    A = win.transpose(0, 1, 2, 4, 5, 3).reshape(batch * E_h * E_w, R * S * C_in)
-    B = w.astype(np.int64).transpose(2, 3, 1, 0).reshape(R * S * C_in, C_out)
-    return A, B, (batch, E_h, E_w)

@@ -19,7 +19,7 @@ from ..hw import (DEVICES, SystolicArray, attainable, conv2d_intensity, estimate
                   gemm_intensity, layer_energy, mult_energy, add_energy, roofline_points)
 from ..hw.estimate import DATAFLOWS, conv_gemm_shape
 from ..hw.roofline import get_device
-from ..hw.systolic import im2col
+from ..hw.lowering import im2col
 from ..validate import check_int
 
 __all__ = ["DATAFLOW_COLORS", "cycle_agreement", "utilization_vs_array_size", "plot_utilization_vs_array_size", "PRECISIONS",
