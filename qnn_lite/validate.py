@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "as_array", "as_float", "check_int", "check_bits", "check_number", "check_positive",
+    "as_array", "as_float", "check_float_array", "check_int", "check_bits", "check_number", "check_positive",
     "check_fraction", "check_bool", "check_choice", "check_quant_range", "check_scale",
     "check_zero_point", "check_shape", "check_rng", "as_tensor",
 ]
@@ -55,6 +55,17 @@ def as_float(x, name: str = "x", *, allow_empty: bool = False, finite: bool = Tr
     return x
 
 
+def check_float_array(x, name: str = "x") -> np.ndarray:
+    """``x`` (a Tensor or array) as a floating array without NaN; +-inf pass (a quantizer clips them)."""
+    x = as_array(x, name)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating array, got dtype {x.dtype}")
+    nan = np.isnan(x)
+    if nan.any():
+        raise ValueError(f"{name} must not contain NaN, got {int(nan.sum())} NaN value(s)")
+    return x
+
+
 def check_int(value, name: str, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int in ``lo..hi`` (either bound may be None; bools are rejected)."""
     allowed = ("an int" if lo is None and hi is None else
@@ -67,9 +78,16 @@ def check_int(value, name: str, lo: int | None = None, hi: int | None = None) ->
     return int(value)
 
 
-def check_bits(bits, name: str = "bits", lo: int = 1, hi: int = 16) -> int:
-    """A bit-width: an int in ``lo..hi`` (1..16 unless told otherwise)."""
-    return check_int(bits, name, lo, hi)
+def check_bits(bits, name: str = "bits", lo: int = 1, hi: int = 16, *, allow_32: bool = False) -> int:
+    """A bit-width: an int in ``lo..hi`` (1..16 unless told otherwise); ``allow_32``: 32 (full precision) too."""
+    if not allow_32:
+        return check_int(bits, name, lo, hi)
+    allowed = f"an int in {lo}..{hi} or 32 (full precision)"
+    if not _is_int(bits):
+        raise TypeError(f"{name} must be {allowed}, got {bits!r}")
+    if not (lo <= bits <= hi or bits == 32):
+        raise ValueError(f"{name} must be {allowed}, got {bits}")
+    return int(bits)
 
 
 def check_number(value, name: str, lo: float | None = None, hi: float | None = None,

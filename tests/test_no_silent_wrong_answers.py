@@ -8,7 +8,7 @@ import pytest
 from qnn_lite import nn
 from qnn_lite.data import DataLoader
 from qnn_lite.kernels.intgemm import MAX_K, int8_matmul
-from qnn_lite.transforms import integer
+from qnn_lite.transforms import integer_layers as integer
 from qnn_lite.transforms.fake_quant import default_qconfig
 from qnn_lite.quantizers.histogram import HistogramObserver
 from qnn_lite.transforms.integer import convert_to_integer, int_matmul

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from qnn_lite import Tensor
-from qnn_lite.validate import (as_float, check_bits, check_bool, check_choice, check_fraction, check_int,
+from qnn_lite.validate import (as_float, check_bits, check_bool, check_choice, check_float_array, check_fraction,
+                               check_int,
                                check_number, check_positive, check_quant_range, check_scale, check_shape,
                                check_zero_point)
 
@@ -89,3 +90,22 @@ def test_check_shape():
     assert check_shape(x, "A", 2) is x
     with pytest.raises(ValueError, match=r"A must be 3 or 4-D \(NCHW\), got shape \(2, 3\)"):
         check_shape(x, "A", (3, 4), "(NCHW)")
+
+
+def test_check_float_array_keeps_inf_rejects_nan_and_ints():
+    x = np.array([1.0, np.inf, -np.inf], np.float32)
+    assert check_float_array(x) is x
+    with pytest.raises(ValueError, match="w must not contain NaN, got 1 NaN value"):
+        check_float_array(np.array([0.0, np.nan]), "w")
+    with pytest.raises(TypeError, match="x must be a floating array, got dtype int64"):
+        check_float_array(np.array([1, 2], np.int64))
+
+
+def test_check_bits_allow_32_names_full_precision():
+    assert check_bits(32, allow_32=True) == 32 and check_bits(2, "g_bits", 2, allow_32=True) == 2
+    with pytest.raises(ValueError, match=r"g_bits must be an int in 2..16 or 32 \(full precision\), got 1"):
+        check_bits(1, "g_bits", 2, allow_32=True)
+    with pytest.raises(TypeError, match="w_bits must be an int in 1..16 or 32"):
+        check_bits(8.0, "w_bits", allow_32=True)
+    with pytest.raises(ValueError, match="bits must be an int in 1..16, got 32"):
+        check_bits(32)

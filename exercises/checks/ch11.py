@@ -207,7 +207,7 @@ def _(fn):
     _check_front(fn, [2.0, 2.0, 3.0, 5.0, 5.0, 6.0], [0.6, 0.7, 0.7, 0.9, 0.8, 0.9], "ties")
 
 
-@EX4.case("uniform and mixed allocations of chapter 11's digits CNN (BitOPs in thousands, ties included)")
+@EX4.case("uniform and mixed allocations of the book's digits CNN (BitOPs in thousands, ties included)")
 def _(fn):
     # PTQ test accuracy of the digits CNN at uniform and DP-allocated per-layer bits (w, a in {2, 4, 8})
     costs = [94.72, 189.44, 189.44, 231.42, 378.88, 378.88, 378.88, 483.33, 757.76, 757.76, 1515.52]

@@ -28,7 +28,7 @@ class Device:
 
     def ridge_point(self, precision: str) -> float:
         """Intensity (ops/byte) where the memory roof meets the compute roof."""
-        return _peak(self, precision) / self.bandwidth
+        return peak_ops(self, precision) / self.bandwidth
 
 
 DEVICES = {
@@ -54,7 +54,8 @@ DEVICES = {
 }
 
 
-def _peak(device: Device, precision: str) -> float:
+def peak_ops(device: Device, precision: str) -> float:
+    """Peak throughput of ``device`` at ``precision`` (ops/s); raises naming the precisions it has."""
     if precision not in device.peak:
         raise ValueError(f"precision must be one of {sorted(device.peak)} for "
                          f"{device.name}, got {precision!r}")
@@ -110,7 +111,7 @@ def conv2d_intensity(C_in: int, H: int, W: int, C_out: int, R: int, S: int, stri
 def roofline_points(device, precision: str = "int8", intensities=None, n: int = 200):
     """(intensity, attainable ops/s) on a log grid spanning the ridge point, for plotting."""
     device = get_device(device)
-    peak = _peak(device, precision)
+    peak = peak_ops(device, precision)
     if intensities is None:
         ridge = peak / device.bandwidth
         intensities = np.logspace(math.log10(ridge) - 3, math.log10(ridge) + 2, n)

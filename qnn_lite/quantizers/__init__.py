@@ -8,19 +8,20 @@ Import the module you need, e.g. ``from qnn_lite.quantizers.uniform import fake_
 =================  ==========================================================
 module             what it holds
 =================  ==========================================================
+``base``           FakeQuantizeBase: the Module every quantizer module derives from
 ``uniform``        qrange, calc_qparams, quantize / dequantize, fake_quantize (bit-exact with PyTorch)
 ``observers``      MinMax, moving-average, per-channel, percentile and MSE observers
 ``histogram``      HistogramObserver (PyTorch's L2 search over 2048 bins)
 ``ste``            straight-through estimators and the one registry of them; ``sign`` with sign(0) = +1
 ``lsq``            LSQ, PyTorch's learnable fake quant (per tensor, per channel)
-``learned``        PACT, DoReFa weights / activations / gradients
+``learned``        PACT, DoReFa weights / activations / gradients (functions and Modules)
 ``stochastic``     stochastic rounding and stochastic gradient quantization
 ``binary``         XNOR-Net, IR-Net Libra-PB, 0/1 activations
 ``ternary``        TWN, TTQ, soft-threshold ternary
 ``cluster``        k-means weight sharing, codebook fine-tuning, Huffman size
 ``log``            power-of-two (log- and value-domain rounding), multi-hot, mu-law
 ``formats``        number formats FP32 / FP16 / BF16 / FP8 / INTb / binary: layout, range, rounding
-``format_values``  the values a format holds: counts, grids, spacing, weights rounded to a format
+``format_values``  the values a format holds: counts, grids, spacing, bit patterns, weights rounded to a format
 ``metrics``        quantization error: MSE, SQNR, rounding vs clipping, the step^2/12 noise model
 ``activation``     dynamic activation fake quant: per-tensor, per-token, per-channel; int or FP8
 ``groupwise``      group-wise weight quantization (int4/int3 groups of 32/64/128) and its real bits per weight

@@ -5,9 +5,9 @@ is the straight-through estimator (STE). The plain sign and its estimators live 
 :mod:`qnn_lite.quantizers.ste` (``sign(0) = +1`` throughout the book); this module builds
 on them. Tensor or array in, ``Tensor`` out (helpers that return statistics give numpy).
 
-Shapes: weights are ``(out, in, ...)``; ``axis`` is the output-channel axis (0), and
-``axis=None`` means one scale for the whole tensor. Per-channel statistics
-(``xnor_alpha``, ``libra_pb_scale``) have shape ``(w.shape[axis],)``, or ``()`` for ``axis=None``.
+Shapes: weights are ``(out, in, ...)``; ``ch_axis`` is the output-channel ch_axis (0), and
+``ch_axis=None`` means one scale for the whole tensor. Per-channel statistics
+(``xnor_alpha``, ``libra_pb_scale``) have shape ``(w.shape[ch_axis],)``, or ``()`` for ``ch_axis=None``.
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ __all__ = [
 
 
 # ----- per-channel helpers (also used by ternary) ----------------------------------------------------------
-def reduce_axes(ndim: int, axis) -> tuple:
-    """The axes a per-channel statistic averages over: all but ``axis`` (all when ``axis`` is None)."""
-    if axis is None:
+def reduce_axes(ndim: int, ch_axis) -> tuple:
+    """The axes a per-channel statistic averages over: all but ``ch_axis`` (all when ``ch_axis`` is None)."""
+    if ch_axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"axis must be None or an int in {-ndim}..{ndim - 1} for a {ndim}-d tensor, got {axis!r}")
-    return tuple(i for i in range(ndim) if i != axis % ndim)
+    if isinstance(ch_axis, bool) or not isinstance(ch_axis, (int, np.integer)) or not -ndim <= ch_axis < ndim:
+        raise ValueError(f"ch_axis must be None or an int in {-ndim}..{ndim - 1} for a {ndim}-d tensor, got {ch_axis!r}")
+    return tuple(i for i in range(ndim) if i != ch_axis % ndim)
 
 
 def channel_size(shape: tuple, axes: tuple) -> int:
@@ -54,16 +54,16 @@ def binarize(w, estimator: str = "identity", **params) -> Tensor:
 
 
 # ----- XNOR-Net ------------------------------------------------------------------------------
-def xnor_alpha(w, axis: int | None = 0) -> np.ndarray:
+def xnor_alpha(w, ch_axis: int | None = 0) -> np.ndarray:
     """XNOR-Net's scale $\\alpha^* = \\frac{1}{n}\\|W\\|_{\\ell 1}$ = mean |W| per output channel (Rastegari et al., 2016).
 
     Why: with $B \\in \\{\\pm 1\\}^n$, $J(\\alpha, B) = \\|W - \\alpha B\\|^2 = \\alpha^2 n - 2\\alpha\\, W^\\top B + W^\\top W$.
     For $\\alpha > 0$ the best $B$ maximises $W^\\top B$, so $B^* = \\mathrm{sign}(W)$ and
     $W^\\top B^* = \\|W\\|_1$; then $dJ/d\\alpha = 2\\alpha n - 2\\|W\\|_1 = 0$ gives
-    $\\alpha^* = \\|W\\|_1 / n$. ``n`` = elements per channel. Shape ``(w.shape[axis],)`` or ``()``.
+    $\\alpha^* = \\|W\\|_1 / n$. ``n`` = elements per channel. Shape ``(w.shape[ch_axis],)`` or ``()``.
     """
     w = as_float(w, "w")
-    return np.mean(np.abs(w), axis=reduce_axes(w.ndim, axis))
+    return np.mean(np.abs(w), axis=reduce_axes(w.ndim, ch_axis))
 
 
 class XnorBinarize(Function):
@@ -78,8 +78,8 @@ class XnorBinarize(Function):
     XNOR-Net-PyTorch compute it, up to a constant factor) plus the same STE.
     """
     @staticmethod
-    def forward(ctx, w, axis, grad):
-        axes = reduce_axes(w.ndim, axis)
+    def forward(ctx, w, ch_axis, grad):
+        axes = reduce_axes(w.ndim, ch_axis)
         alpha = np.mean(np.abs(w), axis=axes, keepdims=True)
         b = sign(w, dtype=w.dtype)
         ctx.save_for_backward(w, b, alpha, axes, grad)
@@ -95,7 +95,7 @@ class XnorBinarize(Function):
         return g * ste + b * np.sum(g * b, axis=axes, keepdims=True) / n, None, None
 
 
-def xnor_binarize(w, axis: int | None = 0, grad: str = "paper") -> Tensor:
+def xnor_binarize(w, ch_axis: int | None = 0, grad: str = "paper") -> Tensor:
     """XNOR-Net scaled binarization $\\alpha\\,\\mathrm{sign}(W)$ with $\\alpha$ = :func:`xnor_alpha`; see :class:`XnorBinarize`.
 
     ``grad`` is ``"paper"`` (the paper's $1/n + \\alpha 1\\{|w| \\le 1\\}$) or ``"full"``.
@@ -103,8 +103,8 @@ def xnor_binarize(w, axis: int | None = 0, grad: str = "paper") -> Tensor:
     if grad not in ("paper", "full"):
         raise ValueError(f"grad must be 'paper' or 'full', got {grad!r}")
     wt = as_tensor(w, "w")
-    reduce_axes(wt.ndim, axis)
-    return XnorBinarize.apply(wt, axis, grad)
+    reduce_axes(wt.ndim, ch_axis)
+    return XnorBinarize.apply(wt, ch_axis, grad)
 
 
 # ----- IR-Net: Libra-PB --------------------------------------------------------------------------
@@ -116,8 +116,8 @@ class Standardize(Function):
     or one element with ``ddof=1``) give $\\hat w = 0$ and gradient 0.
     """
     @staticmethod
-    def forward(ctx, w, axis, ddof):
-        axes = reduce_axes(w.ndim, axis)
+    def forward(ctx, w, ch_axis, ddof):
+        axes = reduce_axes(w.ndim, ch_axis)
         n = channel_size(w.shape, axes)
         centred = w - np.mean(w, axis=axes, keepdims=True)
         var = np.sum(centred * centred, axis=axes, keepdims=True) / max(n - ddof, 1)
@@ -134,29 +134,29 @@ class Standardize(Function):
         return np.where(std > 0, gw / safe, 0).astype(g.dtype), None, None
 
 
-def standardize(w, axis: int | None = 0, ddof: int = 1) -> Tensor:
+def standardize(w, ch_axis: int | None = 0, ddof: int = 1) -> Tensor:
     """Per-channel zero mean, unit standard deviation (IR-Net's balance step); see :class:`Standardize`."""
     if isinstance(ddof, bool) or ddof not in (0, 1):
         raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
     wt = as_tensor(w, "w")
-    reduce_axes(wt.ndim, axis)
-    return Standardize.apply(wt, axis, ddof)
+    reduce_axes(wt.ndim, ch_axis)
+    return Standardize.apply(wt, ch_axis, ddof)
 
 
-def libra_pb_scale(w_std, axis: int | None = 0) -> np.ndarray:
+def libra_pb_scale(w_std, ch_axis: int | None = 0) -> np.ndarray:
     """IR-Net's power-of-two scale $s = 2^{\\mathrm{round}(\\log_2(\\|\\hat w\\|_1 / n))}$ per channel (Qin et al., 2020).
 
     ``w_std`` is the standardized weight. A shift instead of a multiply at inference.
-    Channels with $\\|\\hat w\\|_1 = 0$ get $s = 0$. Shape ``(w.shape[axis],)`` or ``()``.
+    Channels with $\\|\\hat w\\|_1 = 0$ get $s = 0$. Shape ``(w.shape[ch_axis],)`` or ``()``.
     """
     w_std = as_float(w_std, "w_std")
-    mean_abs = np.mean(np.abs(w_std), axis=reduce_axes(w_std.ndim, axis)).astype(np.float64)
+    mean_abs = np.mean(np.abs(w_std), axis=reduce_axes(w_std.ndim, ch_axis)).astype(np.float64)
     with np.errstate(divide="ignore"):
         exps = np.rint(np.log2(np.where(mean_abs > 0, mean_abs, 1.0)))
     return np.where(mean_abs > 0, np.exp2(exps), 0.0).astype(w_std.dtype)
 
 
-def libra_pb(w, axis: int | None = 0, estimator: str = "identity", ddof: int = 1, **params) -> Tensor:
+def libra_pb(w, ch_axis: int | None = 0, estimator: str = "identity", ddof: int = 1, **params) -> Tensor:
     """IR-Net Libra Parameter Binarization (Qin et al., 2020): $Q(w) = \\mathrm{sign}(\\hat w) \\cdot s$.
 
     $\\hat w = (w - \\mu)/\\sigma$ per output channel (:func:`standardize`), so about half
@@ -166,11 +166,11 @@ def libra_pb(w, axis: int | None = 0, estimator: str = "identity", ddof: int = 1
     with ``t``, ``k`` from ``ste.ede_schedule``), then exactly through the standardization.
     Zero-spread channels give 0.
     """
-    standardized = standardize(w, axis=axis, ddof=ddof)
-    scale = libra_pb_scale(standardized.data, axis=axis)
-    if axis is not None:
+    standardized = standardize(w, ch_axis=ch_axis, ddof=ddof)
+    scale = libra_pb_scale(standardized.data, ch_axis=ch_axis)
+    if ch_axis is not None:
         shape = [1] * standardized.ndim
-        shape[axis] = -1
+        shape[ch_axis] = -1
         scale = scale.reshape(shape)
     return binarize(standardized, estimator, **params) * Tensor(scale, dtype=standardized.dtype)
 

@@ -61,24 +61,24 @@ def _fit(w, bits, iters):
     return alpha, planes, history
 
 
-def bit_split_quantize(w, bits: int = 4, iters: int = 10, axis: int | None = None):
+def bit_split_quantize(w, bits: int = 4, iters: int = 10, ch_axis: int | None = None):
     """Bit-split ``w`` (float) to ``bits`` bits; return ``(w_hat, alpha, w_int, mse history)``.
 
-    ``w_hat = alpha * w_int`` (float32); ``alpha`` a scalar, or ``(C,)`` per index of ``axis``;
+    ``w_hat = alpha * w_int`` (float32); ``alpha`` a scalar, or ``(C,)`` per index of ``ch_axis``;
     ``w_int`` the stitched integers. ``history[0]`` is RTN's MSE, each entry after one sweep.
     """
     w = as_float(w, "w").astype(np.float64)
     bits, iters = check_bits(bits, lo=2), check_int(iters, "iters", lo=0)
-    if axis is None:
+    if ch_axis is None:
         alpha, planes, hist = _fit(w, bits, iters)
         w_int = stitch_bits(planes)
         return (alpha * w_int).astype(np.float32), np.float32(alpha), w_int, np.array(hist)
-    axis = check_int(axis, "axis", lo=-w.ndim, hi=w.ndim - 1)
-    rows = np.moveaxis(w, axis, 0)
+    ch_axis = check_int(ch_axis, "ch_axis", lo=-w.ndim, hi=w.ndim - 1)
+    rows = np.moveaxis(w, ch_axis, 0)
     fits = [_fit(r, bits, iters) for r in rows]
-    w_int = np.moveaxis(np.stack([stitch_bits(p) for _, p, _ in fits]), 0, axis)
+    w_int = np.moveaxis(np.stack([stitch_bits(p) for _, p, _ in fits]), 0, ch_axis)
     alpha = np.array([a for a, _, _ in fits], np.float32)
     shape = [1] * w.ndim
-    shape[axis] = -1
+    shape[ch_axis] = -1
     hist = np.mean([h for _, _, h in fits], axis=0)
     return (alpha.reshape(shape) * w_int).astype(np.float32), alpha, w_int, hist

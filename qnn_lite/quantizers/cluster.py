@@ -8,8 +8,8 @@
 * :func:`compressed_size` / :func:`compression_ratio` — bits for the indices (fixed
   length, or a real Huffman code from :func:`huffman_code_lengths`) plus the codebook.
 
-Shapes: ``w`` any shape. Per tensor (``axis=None``): ``codebook (K,)``, ``indices`` like ``w``.
-Per channel (``axis=a``): ``codebook (w.shape[a], K)``, one codebook per output channel.
+Shapes: ``w`` any shape. Per tensor (``ch_axis=None``): ``codebook (K,)``, ``indices`` like ``w``.
+Per channel (``ch_axis=a``): ``codebook (w.shape[a], K)``, one codebook per output channel.
 The codebook comes back sorted ascending (1-D Lloyd keeps the order), in ``w``'s float
 dtype; indices in the smallest unsigned int type that holds ``K - 1``.
 """
@@ -36,28 +36,28 @@ def _as_float(x, name: str = "w") -> np.ndarray:
     return as_float(x, name)
 
 
-def _channels(x: np.ndarray, axis) -> np.ndarray:
-    """``x`` as ``(C, n)``: one row per channel (C = 1 for ``axis=None``)."""
-    if axis is None:
+def _channels(x: np.ndarray, ch_axis) -> np.ndarray:
+    """``x`` as ``(C, n)``: one row per channel (C = 1 for ``ch_axis=None``)."""
+    if ch_axis is None:
         return x.reshape(1, -1)
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis must be None or an int in {-x.ndim}..{x.ndim - 1} for a {x.ndim}-d array, got {axis!r}")
-    return np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+    if isinstance(ch_axis, bool) or not isinstance(ch_axis, (int, np.integer)) or not -x.ndim <= ch_axis < x.ndim:
+        raise ValueError(f"ch_axis must be None or an int in {-x.ndim}..{x.ndim - 1} for a {x.ndim}-d array, got {ch_axis!r}")
+    return np.moveaxis(x, ch_axis, 0).reshape(x.shape[ch_axis], -1)
 
 
-def _unchannels(rows: np.ndarray, shape: tuple, axis) -> np.ndarray:
+def _unchannels(rows: np.ndarray, shape: tuple, ch_axis) -> np.ndarray:
     """Inverse of :func:`_channels`."""
-    if axis is None:
+    if ch_axis is None:
         return rows.reshape(shape)
-    moved = (shape[axis],) + tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
-    return np.moveaxis(rows.reshape(moved), 0, axis)
+    moved = (shape[ch_axis],) + tuple(s for i, s in enumerate(shape) if i != ch_axis % len(shape))
+    return np.moveaxis(rows.reshape(moved), 0, ch_axis)
 
 
 # ----- Lloyd's algorithm in 1-D ---------------------------------------------------------------
 def _init(x: np.ndarray, k: int, init, rng: np.random.Generator) -> np.ndarray:
     if init == "linear":      # evenly spaced over [min, max]: keeps the rare large weights
         return np.linspace(x.min(), x.max(), k)
-    if init == "density":     # evenly spaced on the CDF's y axis (may repeat on repeated values)
+    if init == "density":     # evenly spaced on the CDF's y ch_axis (may repeat on repeated values)
         return np.quantile(x, np.linspace(0, 1, k))
     if init == "random":      # Forgy: k distinct weights
         return np.sort(rng.choice(np.unique(x), size=k, replace=False))
@@ -100,7 +100,7 @@ def _lloyd(x: np.ndarray, centroids: np.ndarray, n_iter: int, tol: float):
 
 
 def kmeans_quantize(w, n_clusters: int | None = None, bits: int | None = None, init="linear",
-                    n_iter: int = 300, tol: float = 1e-6, seed=0, axis: int | None = None):
+                    n_iter: int = 300, tol: float = 1e-6, seed=0, ch_axis: int | None = None):
     """Cluster the weights into ``K`` shared values (Han et al., 2016): returns ``(codebook, indices)``.
 
     Give ``n_clusters`` = K, or ``bits`` (K = 2**bits). ``init``: ``"linear"`` (evenly
@@ -119,7 +119,7 @@ def kmeans_quantize(w, n_clusters: int | None = None, bits: int | None = None, i
     w = _as_float(w)
     if (n_clusters is None) == (bits is None) and not isinstance(init, (np.ndarray, list, tuple)):
         raise ValueError(f"give exactly one of n_clusters and bits, got n_clusters={n_clusters!r}, bits={bits!r}")
-    rows = _channels(w, axis).astype(np.float64)
+    rows = _channels(w, ch_axis).astype(np.float64)
     explicit = None
     if isinstance(init, (np.ndarray, list, tuple)):
         explicit = _as_float(init, "init").astype(np.float64)
@@ -139,7 +139,7 @@ def kmeans_quantize(w, n_clusters: int | None = None, bits: int | None = None, i
     distinct = min(np.unique(r).size for r in rows)
     if k > distinct:
         raise ValueError(f"n_clusters must be <= the number of distinct values in w "
-                         f"({distinct}{' in its smallest channel' if axis is not None else ''}), got {k}")
+                         f"({distinct}{' in its smallest channel' if ch_axis is not None else ''}), got {k}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     codebook = np.empty((rows.shape[0], k))
@@ -148,10 +148,10 @@ def kmeans_quantize(w, n_clusters: int | None = None, bits: int | None = None, i
         start = np.sort(explicit[c]) if explicit is not None else _init(x, k, init, rng)
         codebook[c], labels[c] = _lloyd(x, start, n_iter, float(tol))
     codebook = codebook.astype(w.dtype)
-    return (codebook[0] if axis is None else codebook), _unchannels(labels, w.shape, axis)
+    return (codebook[0] if ch_axis is None else codebook), _unchannels(labels, w.shape, ch_axis)
 
 
-def reconstruct(codebook, indices, axis: int | None = None) -> np.ndarray:
+def reconstruct(codebook, indices, ch_axis: int | None = None) -> np.ndarray:
     """The shared weights: ``codebook[indices]`` (per channel: row ``c`` of the codebook for channel ``c``)."""
     codebook, indices = np.asarray(codebook), np.asarray(indices)
     if indices.dtype.kind not in "iu":
@@ -159,22 +159,22 @@ def reconstruct(codebook, indices, axis: int | None = None) -> np.ndarray:
     k = codebook.shape[-1]
     if indices.size and (indices.min() < 0 or indices.max() >= k):
         raise ValueError(f"indices must lie in 0..{k - 1}, got values in {indices.min()}..{indices.max()}")
-    if axis is None:
+    if ch_axis is None:
         return codebook[indices]
-    rows = _channels(indices, axis)
+    rows = _channels(indices, ch_axis)
     if codebook.shape[0] != rows.shape[0]:
-        raise ValueError(f"codebook must have {rows.shape[0]} rows for axis={axis}, got shape {codebook.shape}")
-    return _unchannels(np.take_along_axis(codebook, rows.astype(np.intp), axis=1), indices.shape, axis)
+        raise ValueError(f"codebook must have {rows.shape[0]} rows for ch_axis={ch_axis}, got shape {codebook.shape}")
+    return _unchannels(np.take_along_axis(codebook, rows.astype(np.intp), axis=1), indices.shape, ch_axis)
 
 
-def inertia(w, codebook, indices, axis: int | None = None) -> float:
+def inertia(w, codebook, indices, ch_axis: int | None = None) -> float:
     """Sum of squared errors $\\sum_i (w_i - c_{\\mathrm{idx}_i})^2$ (scikit-learn's ``inertia_``), in float64."""
     w = _as_float(w).astype(np.float64)
-    return float(np.sum((w - reconstruct(np.asarray(codebook, dtype=np.float64), indices, axis)) ** 2))
+    return float(np.sum((w - reconstruct(np.asarray(codebook, dtype=np.float64), indices, ch_axis)) ** 2))
 
 
 # ----- fine-tuning the shared values ----------------------------------------------------------------
-def codebook_gradient(grad_w, indices, n_clusters: int, axis: int | None = None) -> np.ndarray:
+def codebook_gradient(grad_w, indices, n_clusters: int, ch_axis: int | None = None) -> np.ndarray:
     """$\\partial L / \\partial c_k = \\sum_{i:\\ \\mathrm{idx}_i = k} \\partial L / \\partial w_i$ (Han et al., 2016), via ``np.bincount``.
 
     Shape ``(n_clusters,)``, or ``(C, n_clusters)`` per channel.
@@ -186,11 +186,11 @@ def codebook_gradient(grad_w, indices, n_clusters: int, axis: int | None = None)
     k = _check_int(n_clusters, "n_clusters", 1, 2 ** 16)
     if indices.dtype.kind not in "iu" or indices.min() < 0 or indices.max() >= k:
         raise ValueError(f"indices must be integers in 0..{k - 1}")
-    g, idx = _channels(grad_w, axis).astype(np.float64), _channels(indices, axis).astype(np.int64)
+    g, idx = _channels(grad_w, ch_axis).astype(np.float64), _channels(indices, ch_axis).astype(np.int64)
     offset = idx + k * np.arange(idx.shape[0])[:, None]        # channel c uses bins c*k .. c*k + k-1
     sums = np.bincount(offset.ravel(), weights=g.ravel(), minlength=idx.shape[0] * k).reshape(-1, k)
     sums = sums.astype(grad_w.dtype)
-    return sums[0] if axis is None else sums
+    return sums[0] if ch_axis is None else sums
 
 
 def finetune_codebook(codebook, grad, lr: float) -> np.ndarray:

@@ -5,17 +5,21 @@ are; and a model's weights rounded onto them.
 * :func:`representable_values` — those values themselves, sorted (float formats).
 * :func:`spacing` — the gap from ``|x|`` to the next larger value, $2^{k-m}$ (like ``np.spacing``).
 * :func:`round_weights` — every weight tensor of a model rounded to a format, with its error.
+* :func:`code_table` / :func:`decode_bits` — the value of every bit pattern; the bit fields of a value.
 
-The formats themselves (layout, range, rounding, bit patterns) are :mod:`qnn_lite.quantizers.formats`.
+The formats themselves (layout, range, rounding) are :mod:`qnn_lite.quantizers.formats`.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from .formats import NumberFormat, _code_table, _float_array, get_format, round_to_format
+from ..validate import as_array
+from .formats import FORMATS, NumberFormat, get_format, round_to_format
 from .uniform import qrange
 
-__all__ = ["count_values", "representable_values", "spacing", "round_weights"]
+__all__ = ["count_values", "representable_values", "spacing", "round_weights", "code_table", "decode_bits"]
 
 
 # ----- the grid of representable values --------------------------------------------------------------
@@ -25,7 +29,7 @@ def _nonneg_count(a: np.ndarray, fmt: NumberFormat) -> np.ndarray:
         a32 = np.minimum(a, np.float64(fmt.max)).astype(np.float32)
         a32 = np.where(a32.astype(np.float64) > a, np.nextafter(a32, np.float32(0)), a32)  # round down
         return a32.view(np.uint32).astype(np.int64) + 1      # positive float32 codes are in value order
-    table = _code_table(fmt)
+    table = code_table(fmt)
     pos = np.sort(table[(table >= 0) & np.isfinite(table) & ~np.signbit(table)])
     return np.searchsorted(pos, a, side="right")
 
@@ -67,7 +71,7 @@ def representable_values(fmt, lo: float, hi: float, limit: int = 100_000) -> np.
         pos = walk(max(lo, 0.0), hi) if hi >= 0 else np.empty(0)
         vals = np.concatenate([neg, pos])
     else:
-        table = _code_table(fmt)
+        table = code_table(fmt)
         vals = table[np.isfinite(table)]
     vals = np.unique(vals + 0.0)                               # -0 + 0 = +0: one zero
     return vals[(vals >= lo) & (vals <= hi)]
@@ -82,7 +86,7 @@ def spacing(x, fmt) -> np.ndarray:
     fmt = get_format(fmt)
     if fmt.kind != "float":
         raise ValueError(f"fmt must be a float format (an int grid's spacing is its scale), got {fmt.name!r}")
-    a = np.abs(_float_array(x).astype(np.float64))
+    a = np.abs(as_array(x).astype(np.float64))
     if not np.isfinite(a).all():
         raise ValueError("x must be finite to have a spacing")
     _, e2 = np.frexp(a)
@@ -118,3 +122,64 @@ def round_weights(model, fmt, scheme: str = "symmetric") -> dict:
     stats["all"] = {"numel": w.size, "mse": mse(w, w_hat), "sqnr_db": sqnr_db(w, w_hat),
                     "max_abs_error": float(np.abs(w_hat.astype(np.float64) - w).max())}
     return stats
+
+
+# ----- bit patterns --------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def code_table(fmt: NumberFormat) -> np.ndarray:
+    """Value of every bit pattern of a float format of <= 16 bits, indexed by the code (float64)."""
+    codes = np.arange(2 ** fmt.bits)
+    s = codes >> (fmt.bits - 1)
+    e = (codes >> fmt.man_bits) & (2 ** fmt.exp_bits - 1)
+    f = codes & (2 ** fmt.man_bits - 1)
+    mag = np.where(e == 0, f * 2.0 ** (1 - fmt.bias - fmt.man_bits),
+                   (1 + f * 2.0 ** -fmt.man_bits) * 2.0 ** (e - fmt.bias))
+    top = e == 2 ** fmt.exp_bits - 1
+    if fmt.ieee:
+        mag = np.where(top, np.where(f == 0, np.inf, np.nan), mag)
+    else:
+        mag = np.where(top & (f == 2 ** fmt.man_bits - 1), np.nan, mag)
+    return np.where(s == 1, -mag, mag)
+
+
+def _code(v: float, fmt: NumberFormat) -> int:
+    """The bit pattern (as an int) of a value already rounded to ``fmt``."""
+    if fmt.bits == 32:
+        return int(np.float32(v).view(np.uint32))
+    if fmt == FORMATS["bf16"]:
+        return int(np.float32(v).view(np.uint32)) >> 16
+    if np.isnan(v):   # the canonical quiet NaN: exponent all ones, mantissa 10...0 (E4M3: 111)
+        f = 2 ** fmt.man_bits - 1 if not fmt.ieee else 2 ** (fmt.man_bits - 1)
+        return ((2 ** fmt.exp_bits - 1) << fmt.man_bits) | f
+    table = code_table(fmt)
+    hits = np.flatnonzero((table == v) & (np.signbit(table) == np.signbit(v)))
+    return int(hits[0])
+
+
+def decode_bits(x, fmt) -> dict:
+    """The bit fields of the scalar ``x`` in ``fmt``, as strings, most significant bit first.
+
+    ``x`` is first rounded to ``fmt`` (:func:`round_to_format`). Floats: ``{"sign", "exponent",
+    "mantissa"}`` — 1.0 in FP32 is ``"0"``, ``"01111111"``, ``"000...0"`` (23 zeros). Ints: ``x`` must
+    be an integer code in ``[-2^{b-1}, 2^{b-1}-1]``; ``{"sign", "value"}`` of its two's complement
+    (the sign bit weighs $-2^{b-1}$). Binary: ``{"value": "1"}`` for $x \\ge 0$ (+1), ``"0"`` for −1.
+    ``"".join(d.values())`` is the whole bit pattern.
+    """
+    fmt = get_format(fmt)
+    v = np.asarray(getattr(x, "data", x))
+    if v.size != 1 or v.dtype.kind not in "fiub":
+        raise ValueError(f"x must be a single number, got {v!r}")
+    v = float(v.reshape(()))
+    if fmt.kind == "binary":
+        if np.isnan(v):
+            raise ValueError("x must be a number (not NaN) for the binary format, got nan")
+        return {"value": "1" if v >= 0 else "0"}
+    if fmt.kind == "int":
+        lo, hi = qrange(fmt.bits)
+        if not np.isfinite(v) or v != int(v) or not lo <= v <= hi:
+            raise ValueError(f"x must be an integer code in [{lo}, {hi}] for {fmt.name}, got {x!r}")
+        bits = format(int(v) & (2 ** fmt.bits - 1), f"0{fmt.bits}b")
+        return {"sign": bits[0], "value": bits[1:]}
+    r = float(round_to_format(np.array(v), fmt))
+    bits = format(_code(r, fmt), f"0{fmt.bits}b")
+    return {"sign": bits[0], "exponent": bits[1:1 + fmt.exp_bits], "mantissa": bits[1 + fmt.exp_bits:]}

@@ -29,22 +29,22 @@ PyTorch 2.13's casts (``x.to(torch.bfloat16 / float16 / float8_e4m3fn / float8_e
   ±max first (±inf included); ``saturate=False`` on E4M3 gives NaN (the OCP non-saturating mode).
   NaN stays NaN in float formats (a cast); integer formats reject NaN.
 
-Counting, listing and spacing a format's values, and rounding a model's weights to a format, are
-:mod:`qnn_lite.quantizers.format_values`.
+Counting, listing and spacing a format's values, the bit fields of a value (``decode_bits``), and
+rounding a model's weights to a format, are :mod:`qnn_lite.quantizers.format_values`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-import functools
 import numbers
 import re
 
 import numpy as np
 
+from ..validate import as_array
 from .uniform import calc_qparams, fake_quantize, qrange
 
 __all__ = ["NumberFormat", "FORMATS", "get_format", "int_format", "round_to_format", "round_minifloat",
-           "decode_bits", "model_size_bytes", "format_table"]
+           "model_size_bytes", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class NumberFormat:
 
     @property
     def fields(self) -> tuple:
-        """``(name, width)`` of each bit field, most significant first (what :func:`decode_bits` returns)."""
+        """``(name, width)`` of each bit field, most significant first (what :func:`~qnn_lite.quantizers.format_values.decode_bits` returns)."""
         if self.kind == "float":
             return (("sign", 1), ("exponent", self.exp_bits), ("mantissa", self.man_bits))
         if self.kind == "int":
@@ -160,13 +160,6 @@ def get_format(fmt) -> NumberFormat:
 
 
 # ----- rounding ------------------------------------------------------------------------------------
-def _float_array(x) -> np.ndarray:
-    x = np.asarray(getattr(x, "data", x))
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"x must be a numeric array, got dtype {x.dtype}")
-    return x
-
-
 def round_minifloat(x, fmt, saturate: bool | None = None) -> np.ndarray:
     """Round to any float format by the scaled-rint formula, ties to even; float64 out.
 
@@ -180,7 +173,7 @@ def round_minifloat(x, fmt, saturate: bool | None = None) -> np.ndarray:
     if fmt.kind != "float":
         raise ValueError(f"fmt must be a float format for round_minifloat, got {fmt.name!r}")
     with np.errstate(invalid="ignore"):                 # signalling-NaN bit patterns warn on the cast
-        x = _float_array(x).astype(np.float64)
+        x = as_array(x).astype(np.float64)
     saturate = (not fmt.ieee) if saturate is None else bool(saturate)
     if saturate:
         x = np.clip(x, -fmt.max, fmt.max)             # NaN passes through np.clip
@@ -218,7 +211,7 @@ def round_to_format(x, fmt, scheme: str = "symmetric", saturate: bool | None = N
     Binary: $\\alpha\\,\\operatorname{sign}(x)$ with $\\alpha = \\operatorname{mean}|x|$ (Rastegari et al., 2016), sign(0) = +1.
     """
     fmt = get_format(fmt)
-    x = _float_array(x)
+    x = as_array(x)
     if fmt.kind == "float":
         x = x.astype(np.float32)
         if saturate is not None and not isinstance(saturate, (bool, np.bool_)):
@@ -246,67 +239,6 @@ def round_to_format(x, fmt, scheme: str = "symmetric", saturate: bool | None = N
     quant_min, quant_max = qrange(fmt.bits, signed=True, narrow=scheme == "symmetric")
     s, z = calc_qparams(x32.min(), x32.max(), quant_min, quant_max, symmetric=scheme == "symmetric")
     return fake_quantize(x32, s, z, quant_min, quant_max)
-
-
-# ----- bit patterns --------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _code_table(fmt: NumberFormat) -> np.ndarray:
-    """Value of every bit pattern of a float format of <= 16 bits, indexed by the code (float64)."""
-    codes = np.arange(2 ** fmt.bits)
-    s = codes >> (fmt.bits - 1)
-    e = (codes >> fmt.man_bits) & (2 ** fmt.exp_bits - 1)
-    f = codes & (2 ** fmt.man_bits - 1)
-    mag = np.where(e == 0, f * 2.0 ** (1 - fmt.bias - fmt.man_bits),
-                   (1 + f * 2.0 ** -fmt.man_bits) * 2.0 ** (e - fmt.bias))
-    top = e == 2 ** fmt.exp_bits - 1
-    if fmt.ieee:
-        mag = np.where(top, np.where(f == 0, np.inf, np.nan), mag)
-    else:
-        mag = np.where(top & (f == 2 ** fmt.man_bits - 1), np.nan, mag)
-    return np.where(s == 1, -mag, mag)
-
-
-def _code(v: float, fmt: NumberFormat) -> int:
-    """The bit pattern (as an int) of a value already rounded to ``fmt``."""
-    if fmt.bits == 32:
-        return int(np.float32(v).view(np.uint32))
-    if fmt == FORMATS["bf16"]:
-        return int(np.float32(v).view(np.uint32)) >> 16
-    if np.isnan(v):   # the canonical quiet NaN: exponent all ones, mantissa 10...0 (E4M3: 111)
-        f = 2 ** fmt.man_bits - 1 if not fmt.ieee else 2 ** (fmt.man_bits - 1)
-        return ((2 ** fmt.exp_bits - 1) << fmt.man_bits) | f
-    table = _code_table(fmt)
-    hits = np.flatnonzero((table == v) & (np.signbit(table) == np.signbit(v)))
-    return int(hits[0])
-
-
-def decode_bits(x, fmt) -> dict:
-    """The bit fields of the scalar ``x`` in ``fmt``, as strings, most significant bit first.
-
-    ``x`` is first rounded to ``fmt`` (:func:`round_to_format`). Floats: ``{"sign", "exponent",
-    "mantissa"}`` — 1.0 in FP32 is ``"0"``, ``"01111111"``, ``"000...0"`` (23 zeros). Ints: ``x`` must
-    be an integer code in ``[-2^{b-1}, 2^{b-1}-1]``; ``{"sign", "value"}`` of its two's complement
-    (the sign bit weighs $-2^{b-1}$). Binary: ``{"value": "1"}`` for $x \\ge 0$ (+1), ``"0"`` for −1.
-    ``"".join(d.values())`` is the whole bit pattern.
-    """
-    fmt = get_format(fmt)
-    v = np.asarray(getattr(x, "data", x))
-    if v.size != 1 or v.dtype.kind not in "fiub":
-        raise ValueError(f"x must be a single number, got {v!r}")
-    v = float(v.reshape(()))
-    if fmt.kind == "binary":
-        if np.isnan(v):
-            raise ValueError("x must be a number (not NaN) for the binary format, got nan")
-        return {"value": "1" if v >= 0 else "0"}
-    if fmt.kind == "int":
-        lo, hi = qrange(fmt.bits)
-        if not np.isfinite(v) or v != int(v) or not lo <= v <= hi:
-            raise ValueError(f"x must be an integer code in [{lo}, {hi}] for {fmt.name}, got {x!r}")
-        bits = format(int(v) & (2 ** fmt.bits - 1), f"0{fmt.bits}b")
-        return {"sign": bits[0], "value": bits[1:]}
-    r = float(round_to_format(np.array(v), fmt))
-    bits = format(_code(r, fmt), f"0{fmt.bits}b")
-    return {"sign": bits[0], "exponent": bits[1:1 + fmt.exp_bits], "mantissa": bits[1 + fmt.exp_bits:]}
 
 
 # ----- sizes and the summary table -------------------------------------------------------------------

@@ -7,6 +7,9 @@ LSQ lives in :mod:`qnn_lite.quantizers.lsq`.
 * DoReFa-Net (Zhou et al., 2016): weights via ``tanh``, activations clipped to
   ``[0, 1]``, and *gradients* quantized with uniform noise.
 
+``PACT`` and ``DoReFa{Weight,Act,Grad}Quantizer`` are the quantizer Modules a ``QConfig`` builds
+(:mod:`qnn_lite.transforms.fake_quant`): ``dorefa_qconfig`` makes DoReFa's W/A/G layers.
+
 Shapes: everything is elementwise except the ``max`` / ``mean`` reductions, which
 run over the whole tensor (or every axis but 0 for ``per_sample=True``).
 """
@@ -14,29 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd as ag
 from ..autograd import Function, Tensor
+from ..nn.module import Parameter
+from ..validate import check_bits, check_bool, check_float_array, check_positive, check_rng
+from .base import FakeQuantizeBase
 from .ste import sign
-from ..validate import check_positive, check_rng
 
 __all__ = ["PACTFunction", "pact", "PACT", "QuantizeK", "quantize_k", "DoReFaWeight", "dorefa_weight",
-           "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad"]
-
-
-def _check_bits(bits, allow_32: bool = False) -> int:
-    ok = isinstance(bits, (int, np.integer)) and not isinstance(bits, bool) and (1 <= bits <= 16 or allow_32 and bits == 32)
-    if not ok:
-        extra = " or 32 (full precision)" if allow_32 else ""
-        raise ValueError(f"bits must be an int in 1..16{extra}, got {bits!r}")
-    return int(bits)
-
-
-def _float(x, name: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating array, got dtype {x.dtype}")
-    if np.isnan(x).any():
-        raise ValueError(f"{name} must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
-    return x
+           "DoReFaAct", "dorefa_act", "dorefa_grad", "QuantizeGrad", "quantize_grad",
+           "DoReFaWeightQuantizer", "DoReFaActQuantizer", "DoReFaGradQuantizer"]
 
 
 def _t(x) -> Tensor:
@@ -54,8 +44,8 @@ class PACTFunction(Function):
     """
     @staticmethod
     def forward(ctx, x, alpha, bits):
-        x = _float(x, "x")
-        n = 2 ** _check_bits(bits) - 1
+        x = check_float_array(x, "x")
+        n = 2 ** check_bits(bits) - 1
         a = np.asarray(alpha, dtype=x.dtype)
         if a.size != 1 or not (np.isfinite(a).all() and (a > 0).all()):
             raise ValueError(f"alpha must be one positive finite number, got {a.ravel()[:4]}")
@@ -77,25 +67,28 @@ def pact(x, alpha, bits: int) -> Tensor:
     return PACTFunction.apply(_t(x), _t(alpha), bits)
 
 
-class PACT:
-    """A PACT activation: ``y = PACT(bits)(x)``; ``alpha`` (init 10.0, the paper's) is a learnable Tensor.
+class PACT(FakeQuantizeBase):
+    """A PACT activation Module: ``y = PACT(bits)(x)``; ``alpha`` (init 10.0, the paper's) is a ``Parameter`` of shape (1,).
 
-    Choi et al. add an L2 penalty on alpha to pull the clip in; add
-    ``lambda * (alpha ** 2)`` to your loss for that.
+    Choi et al. add an L2 penalty on alpha to pull the clip in; add ``lambda * (alpha ** 2)``
+    to your loss for that. With fake quant off the module is the identity (no clip either).
+    Its grid: unsigned, ``scale = alpha / (2^bits - 1)``, ``zero_point = 0``.
     """
 
     def __init__(self, bits: int, alpha: float = 10.0):
-        self.bits = _check_bits(bits)
-        self.alpha = Tensor(np.array([check_positive(alpha, "alpha")], dtype=np.float32), requires_grad=True)
+        super().__init__()
+        self.bits = check_bits(bits)
+        self.alpha = Parameter(np.array([check_positive(alpha, "alpha")], dtype=np.float32))
 
-    def parameters(self) -> list:
-        return [self.alpha]
+    def forward(self, x) -> Tensor:
+        return pact(x, self.alpha, self.bits) if self.fake_quant_enabled else x
 
-    def __call__(self, x) -> Tensor:
-        return pact(x, self.alpha, self.bits)
+    def qparams(self):
+        quant_max = 2 ** self.bits - 1
+        return np.float32(self.alpha.data[0] / quant_max), np.int64(0), 0, quant_max, None
 
-    def __repr__(self) -> str:
-        return f"PACT(bits={self.bits}, alpha={float(self.alpha.data[0]):.4g})"
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, alpha={float(self.alpha.data[0]):.4g}"
 
 
 # ----- DoReFa ------------------------------------------------------------------------
@@ -108,7 +101,7 @@ class QuantizeK(Function):
     "$y = \\mathrm{rint}((2^k-1) x) / (2^k-1)$ for $x \\in [0, 1]$; backward identity (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits):
-        return _quantize_k(_float(x, "x"), _check_bits(bits)).astype(x.dtype)
+        return _quantize_k(check_float_array(x, "x"), check_bits(bits)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -132,8 +125,8 @@ class DoReFaWeight(Function):
     """
     @staticmethod
     def forward(ctx, w, bits):
-        w = _float(w, "w")
-        bits = _check_bits(bits, allow_32=True)
+        w = check_float_array(w, "w")
+        bits = check_bits(bits, allow_32=True)
         ctx.save_for_backward(w, bits)
         if bits == 32 or w.size == 0:
             return w.copy()
@@ -173,9 +166,9 @@ class DoReFaAct(Function):
     "$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$; backward $g \\cdot 1\\{0 \\le x \\le 1\\}$ (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits):
-        x = _float(x, "x")
+        x = check_float_array(x, "x")
         ctx.save_for_backward(x)
-        return _quantize_k(np.clip(x, 0, 1), _check_bits(bits)).astype(x.dtype)
+        return _quantize_k(np.clip(x, 0, 1), check_bits(bits)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -197,8 +190,8 @@ def dorefa_grad(g, bits: int, rng, per_sample: bool = False) -> np.ndarray:
     The max runs over the whole tensor; the paper takes it per sample (over every
     axis but the batch axis 0): ``per_sample=True``. An all-zero gradient stays 0.
     """
-    g = _float(g, "g")
-    bits = _check_bits(bits)
+    g = check_float_array(g, "g")
+    bits = check_bits(bits)
     rng = check_rng(rng)
     if not np.isfinite(g).all():
         raise ValueError("g must be finite (an inf gradient has no max to scale by)")
@@ -215,8 +208,8 @@ class QuantizeGrad(Function):
     "$y = x$; backward $\\tilde g$ = :func:`dorefa_grad` (g, bits, rng) (DoReFa; Zhou et al., 2016)"
     @staticmethod
     def forward(ctx, x, bits, rng, per_sample=False):
-        ctx.save_for_backward(_check_bits(bits), check_rng(rng), per_sample)
-        return _float(x, "x").copy()
+        ctx.save_for_backward(check_bits(bits), check_rng(rng), per_sample)
+        return check_float_array(x, "x").copy()
 
     @staticmethod
     def backward(ctx, grad):
@@ -227,3 +220,57 @@ class QuantizeGrad(Function):
 def quantize_grad(x, bits: int, rng, per_sample: bool = False) -> Tensor:
     """Identity forward; the gradient flowing back through it is DoReFa-quantized."""
     return QuantizeGrad.apply(_t(x), bits, rng, per_sample)
+
+
+# ----- DoReFa as quantizer Modules (the weight / activation / gradient factories of a QConfig) -----
+class DoReFaWeightQuantizer(FakeQuantizeBase):
+    """$y$ = :func:`dorefa_weight` $(w, k)$ as a Module; ``bits=32``: the identity (Zhou et al., 2016)."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = check_bits(bits, allow_32=True)
+
+    def forward(self, w):
+        return w if self.bits == 32 or not self.fake_quant_enabled else dorefa_weight(w, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
+class DoReFaActQuantizer(FakeQuantizeBase):
+    """$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$ on ``2**bits`` levels (:func:`dorefa_act`); ``bits=32``: the clip alone."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = check_bits(bits, allow_32=True)
+
+    def forward(self, x):
+        if not self.fake_quant_enabled:
+            return x
+        return ag.clip(_t(x), 0.0, 1.0) if self.bits == 32 else dorefa_act(x, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
+class DoReFaGradQuantizer(FakeQuantizeBase):
+    """$y = x$; the gradient flowing back through it is :func:`dorefa_grad` ``(g, bits, rng, per_sample)``.
+
+    ``bits`` in 2..16 (one bit leaves the gradient a constant) or 32: no quantization.
+    ``rng`` (a Generator or int seed) feeds the noise; ``per_sample=True`` takes the max per
+    sample, as the paper does (Zhou et al., 2016).
+    """
+
+    def __init__(self, bits: int, rng=0, per_sample: bool = True):
+        super().__init__()
+        self.bits = check_bits(bits, lo=2, allow_32=True)
+        self.rng = check_rng(rng)
+        self.per_sample = check_bool(per_sample, "per_sample")
+
+    def forward(self, x):
+        if self.bits == 32 or not self.fake_quant_enabled:
+            return x
+        return quantize_grad(x, self.bits, self.rng, per_sample=self.per_sample)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, per_sample={self.per_sample}"

@@ -33,7 +33,7 @@ half-to-even (``nearbyint``), but the backward uses ``int(clamp(zero_point + 0.5
 (half-up, truncated toward 0). They agree for integer zero points — the usual case.
 
 Shapes: x any shape; per tensor, scale and zero_point have one element; per
-channel, shape ``(x.shape[axis],)``. dscale/dzero have the parameters' shapes.
+channel, shape ``(x.shape[ch_axis],)``. dscale/dzero have the parameters' shapes.
 float32 inputs reproduce PyTorch 2.x's CPU kernel bit for bit, elementwise —
 including its fused multiply-adds (``z + x*inv`` and ``xfq - x`` are each rounded
 once, as the AVX2/AVX512 build computes them; see ``_fma``). The sums over
@@ -46,6 +46,9 @@ import math
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..nn.module import Parameter
+from ..validate import check_bool, check_float_array, check_int
+from .base import FakeQuantizeBase
 from .uniform import qrange
 
 __all__ = [
@@ -56,15 +59,6 @@ __all__ = [
 
 
 # ----- argument checks -------------------------------------------------------------
-def _check_x(x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"x must be a floating array, got dtype {x.dtype}")
-    if np.isnan(x).any():
-        raise ValueError(f"x must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
-    return x
-
-
 def _check_range(quant_min, quant_max) -> tuple[int, int]:
     for name, v in (("quant_min", quant_min), ("quant_max", quant_max)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -128,7 +122,7 @@ class FakeQuantizeLearnablePerTensorAffine(Function):
     "$y = (\\mathrm{clip}(\\mathrm{rint}(x/s) + z, q_{min}, q_{max}) - z)\\, s$ with LSQ gradients for s and z (Esser et al., 2019)"
     @staticmethod
     def forward(ctx, x, scale, zero_point, quant_min, quant_max, grad_factor=1.0):
-        x = _check_x(x)
+        x = check_float_array(x)
         quant_min, quant_max = _check_range(quant_min, quant_max)
         if np.size(scale) != 1 or np.size(zero_point) != 1:
             raise ValueError(f"scale and zero_point must have one element each, got sizes "
@@ -154,33 +148,33 @@ class FakeQuantizeLearnablePerTensorAffine(Function):
 
 
 class FakeQuantizeLearnablePerChannelAffine(Function):
-    "Per-channel LSQ: one (s, z) per index of ``axis``; same formulas as the per-tensor Function"
+    "Per-channel LSQ: one (s, z) per index of ``ch_axis``; same formulas as the per-tensor Function"
     @staticmethod
-    def forward(ctx, x, scale, zero_point, axis, quant_min, quant_max, grad_factor=1.0):
-        x = _check_x(x)
+    def forward(ctx, x, scale, zero_point, ch_axis, quant_min, quant_max, grad_factor=1.0):
+        x = check_float_array(x)
         quant_min, quant_max = _check_range(quant_min, quant_max)
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= axis < x.ndim:
-            raise ValueError(f"axis must be an int in 0..{x.ndim - 1} (x has shape {x.shape}), got {axis!r}")
-        channels = x.shape[axis]
+        if isinstance(ch_axis, bool) or not isinstance(ch_axis, (int, np.integer)) or not 0 <= ch_axis < x.ndim:
+            raise ValueError(f"ch_axis must be an int in 0..{x.ndim - 1} (x has shape {x.shape}), got {ch_axis!r}")
+        channels = x.shape[ch_axis]
         if np.shape(scale) != (channels,) or np.shape(zero_point) != (channels,):
-            raise ValueError(f"scale and zero_point must have shape ({channels},) for axis={axis} of "
+            raise ValueError(f"scale and zero_point must have shape ({channels},) for ch_axis={ch_axis} of "
                              f"x.shape={x.shape}, got {np.shape(scale)} and {np.shape(zero_point)}")
         view = [1] * x.ndim
-        view[axis] = channels
+        view[ch_axis] = channels
         s = _check_scale(scale, x.dtype).reshape(view)
         zq = np.clip(np.rint(np.asarray(zero_point, dtype=x.dtype)), quant_min, quant_max).reshape(view)
-        ctx.save_for_backward(x, s, zq, axis, quant_min, quant_max, _check_grad_factor(grad_factor))
+        ctx.save_for_backward(x, s, zq, ch_axis, quant_min, quant_max, _check_grad_factor(grad_factor))
         inv = x.dtype.type(1) / s
         q = zq + np.rint(x * inv)
         return ((np.clip(q, quant_min, quant_max) - zq) * s).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        x, s, zq, axis, quant_min, quant_max, gf = ctx.saved_tensors
+        x, s, zq, ch_axis, quant_min, quant_max, gf = ctx.saved_tensors
         dt = x.dtype.type
         dx, dscale, dzero = _lsq_grads(x, grad.astype(x.dtype), s, dt(1) / s, zq,
                                        quant_min, quant_max, dt(gf))
-        others = tuple(i for i in range(x.ndim) if i != axis)
+        others = tuple(i for i in range(x.ndim) if i != ch_axis)
         return (dx, dscale.sum(axis=others, dtype=x.dtype), dzero.sum(axis=others, dtype=x.dtype),
                 None, None, None, None)
 
@@ -196,72 +190,82 @@ def fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, quant_min, q
                                                       quant_min, quant_max, grad_factor)
 
 
-def fake_quantize_learnable_per_channel_affine(x, scale, zero_point, axis, quant_min, quant_max,
+def fake_quantize_learnable_per_channel_affine(x, scale, zero_point, ch_axis, quant_min, quant_max,
                                                grad_factor=1.0) -> Tensor:
-    """LSQ fake quantization with a learnable (scale, zero_point) per channel along ``axis``."""
+    """LSQ fake quantization with a learnable (scale, zero_point) per channel along ``ch_axis``."""
     return FakeQuantizeLearnablePerChannelAffine.apply(_t(x), _t(scale), _t(zero_point),
-                                                       axis, quant_min, quant_max, grad_factor)
+                                                       ch_axis, quant_min, quant_max, grad_factor)
 
 
-class LSQQuantizer:
-    """A learnable fake quantizer for a layer: ``y = quantizer(x)`` (Esser et al., 2019).
+class LSQQuantizer(FakeQuantizeBase):
+    """A learnable fake quantizer Module: ``y = LSQQuantizer(bits)(x)`` (Esser et al., 2019; torch's
+    ``_LearnableFakeQuantize``).
 
-    ``scale`` (and ``zero_point``) are Tensors with ``requires_grad``; the first
-    call initialises ``scale = 2 mean|x| / sqrt(quant_max)`` from the data (the
-    paper's rule; per channel when ``axis`` is given), later calls keep the
-    learned value, clamped to ``>= eps`` before each forward as PyTorch's
-    ``_LearnableFakeQuantize`` does. ``use_grad_scaling=True`` (the paper's
-    default) multiplies the scale/zero-point gradients by ``1/sqrt(x.size * quant_max)``.
-    With ``learn_zero_point=False`` the zero point stays 0 (a constant Tensor).
+    ``scale`` (and, with ``learn_zero_point=True``, ``zero_point``) are ``Parameter`` s, created by
+    the first forward as ``scale = 2 mean|x| / sqrt(quant_max)`` (the paper's rule; per channel
+    along ``ch_axis`` if given) — so run one forward pass before building the optimizer. Later
+    calls keep the learned value, clamped to ``>= eps`` before each forward as torch does.
+    ``use_grad_scaling=True`` (the paper's default) multiplies the scale/zero-point gradients by
+    ``1/sqrt(x.size * quant_max)``. Otherwise the zero point is a constant 0 Tensor. With fake
+    quant off the module is the identity; the observer switch is ignored (the step is learned).
     """
 
     eps = float(np.finfo(np.float32).eps)
 
-    def __init__(self, bits: int = 8, signed: bool = True, axis: int | None = None,
+    def __init__(self, bits: int = 8, signed: bool = True, ch_axis: int | None = None,
                  learn_zero_point: bool = False, use_grad_scaling: bool = True, narrow: bool = False):
+        super().__init__()
         self.quant_min, self.quant_max = qrange(bits, signed=signed, narrow=narrow)
         if self.quant_max < 1:
             raise ValueError(f"bits={bits}, signed={signed} leaves quant_max={self.quant_max}; "
                              f"LSQ needs quant_max >= 1 (use bits >= 2 when signed)")
-        if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis < 0):
-            raise ValueError(f"axis must be None or an int >= 0, got {axis!r}")
-        self.bits, self.signed, self.axis = bits, signed, axis
-        self.learn_zero_point, self.use_grad_scaling = bool(learn_zero_point), bool(use_grad_scaling)
-        self.scale: Tensor | None = None
+        if ch_axis is not None:
+            ch_axis = check_int(ch_axis, "ch_axis", 0)
+        self.bits, self.signed, self.ch_axis = bits, signed, ch_axis
+        self.learn_zero_point = check_bool(learn_zero_point, "learn_zero_point")
+        self.use_grad_scaling = check_bool(use_grad_scaling, "use_grad_scaling")
+        self.scale: Parameter | None = None
         self.zero_point: Tensor | None = None
 
-    def parameters(self) -> list:
-        """The learnable Tensors (empty until the first call has initialised them)."""
-        if self.scale is None:
-            return []
-        return [self.scale, self.zero_point] if self.learn_zero_point else [self.scale]
-
     def init_from(self, x) -> None:
-        """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``axis``), zero_point = 0."""
-        x = _check_x(x.data if isinstance(x, Tensor) else x)
-        if self.axis is None:
+        """Set scale = 2 mean|x| / sqrt(quant_max) (per channel along ``ch_axis``), zero_point = 0."""
+        x = check_float_array(x.data if isinstance(x, Tensor) else x)
+        if self.ch_axis is None:
             mean_abs = np.abs(x).mean(dtype=np.float64).reshape(1)
         else:
-            if self.axis >= x.ndim:
-                raise ValueError(f"axis={self.axis} is out of range for x with shape {x.shape}")
-            others = tuple(i for i in range(x.ndim) if i != self.axis)
+            if self.ch_axis >= x.ndim:
+                raise ValueError(f"ch_axis must be an int in 0..{x.ndim - 1} for x with shape {x.shape}, "
+                                 f"got {self.ch_axis}")
+            others = tuple(i for i in range(x.ndim) if i != self.ch_axis)
             mean_abs = np.abs(x).mean(axis=others, dtype=np.float64)
         scale = np.maximum(2 * mean_abs / math.sqrt(self.quant_max), self.eps).astype(np.float32)
-        self.scale = Tensor(scale, requires_grad=True)
-        self.zero_point = Tensor(np.zeros_like(scale), requires_grad=self.learn_zero_point)
+        self.scale = Parameter(scale)
+        zero = np.zeros_like(scale)
+        self.zero_point = Parameter(zero) if self.learn_zero_point else Tensor(zero)
 
-    def __call__(self, x) -> Tensor:
+    def forward(self, x) -> Tensor:
+        if not self.fake_quant_enabled:
+            return x
         x = _t(x)
         if self.scale is None:
             self.init_from(x)
         np.maximum(self.scale.data, self.eps, out=self.scale.data)  # PyTorch: scale.data.clamp_(min=eps)
         gf = 1.0 / (x.size * self.quant_max) ** 0.5 if self.use_grad_scaling else 1.0
-        if self.axis is None:
+        if self.ch_axis is None:
             return fake_quantize_learnable_per_tensor_affine(x, self.scale, self.zero_point,
                                                              self.quant_min, self.quant_max, gf)
-        return fake_quantize_learnable_per_channel_affine(x, self.scale, self.zero_point, self.axis,
+        return fake_quantize_learnable_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis,
                                                           self.quant_min, self.quant_max, gf)
 
-    def __repr__(self) -> str:
-        return (f"LSQQuantizer(bits={self.bits}, signed={self.signed}, axis={self.axis}, "
-                f"learn_zero_point={self.learn_zero_point}, use_grad_scaling={self.use_grad_scaling})")
+    def qparams(self):
+        if self.scale is None:
+            raise ValueError("LSQ scale is not initialised: run a forward pass first")
+        s = np.maximum(self.scale.data, self.eps).astype(np.float32)
+        z = np.clip(np.rint(self.zero_point.data), self.quant_min, self.quant_max).astype(np.int64)
+        if self.ch_axis is None:
+            s, z = s.reshape(()), z.reshape(())
+        return s, z, self.quant_min, self.quant_max, self.ch_axis
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, signed={self.signed}, ch_axis={self.ch_axis}, "
+                f"learn_zero_point={self.learn_zero_point}, use_grad_scaling={self.use_grad_scaling}")

@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Tensor
-from ..validate import as_float
+from ..validate import as_float, check_bits, check_positive
 from .uniform import calc_qparams, fake_quantize, qrange
 
 __all__ = ["mse", "sqnr_db", "rounding_noise_power", "sqnr_theory_db", "clipping_mse", "expected_mse",
@@ -51,18 +51,6 @@ __all__ = ["mse", "sqnr_db", "rounding_noise_power", "sqnr_theory_db", "clipping
 DB_PER_BIT = 20 * math.log10(2)  # 6.0206 dB: one more bit halves the step, quarters the noise power
 _SIGNALS = ("uniform", "sine", "gaussian")
 _DISTS = ("gaussian", "laplace")
-
-
-def _positive(v, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    return float(v)
-
-
-def _bits(bits, lo: int = 1) -> int:
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, numbers.Integral) or not lo <= bits <= 16:
-        raise ValueError(f"bits must be an int in {lo}..16, got {bits!r}")
-    return int(bits)
 
 
 def mse(w, w_hat) -> float:
@@ -89,7 +77,7 @@ def sqnr_db(w, w_hat) -> float:
 # ----- the noise model -----------------------------------------------------------------------------
 def rounding_noise_power(scale) -> float:
     """$\\Delta^2 / 12$: the power of an error uniform on $[-\\Delta/2, \\Delta/2]$ (``scale`` = the step $\\Delta$)."""
-    return _positive(float(scale) if isinstance(scale, np.floating) else scale, "scale") ** 2 / 12.0
+    return check_positive(float(scale) if isinstance(scale, np.floating) else scale, "scale") ** 2 / 12.0
 
 
 def sqnr_theory_db(bits: int, signal: str = "uniform", k: float | None = None) -> float:
@@ -98,7 +86,7 @@ def sqnr_theory_db(bits: int, signal: str = "uniform", k: float | None = None) -
     ``"uniform"``: $6.02b$; ``"sine"``: $6.02b + 1.76$; ``"gaussian"`` (needs ``k``, the clipping
     range in standard deviations): $6.02b + 4.77 - 20\\log_{10} k$ (clipping error ignored).
     """
-    bits = _bits(bits)
+    bits = check_bits(bits)
     if signal not in _SIGNALS:
         raise ValueError(f"signal must be one of {_SIGNALS}, got {signal!r}")
     base = bits * DB_PER_BIT
@@ -112,7 +100,7 @@ def sqnr_theory_db(bits: int, signal: str = "uniform", k: float | None = None) -
         return base + 10 * math.log10(1.5)
     if k is None:
         raise ValueError("signal='gaussian' needs k, the clipping range in standard deviations, got k=None")
-    return base + 10 * math.log10(3.0) - 20 * math.log10(_positive(k, "k"))
+    return base + 10 * math.log10(3.0) - 20 * math.log10(check_positive(k, "k"))
 
 
 def clipping_mse(alpha: float, dist: str = "gaussian", scale: float = 1.0) -> float:
@@ -123,7 +111,7 @@ def clipping_mse(alpha: float, dist: str = "gaussian", scale: float = 1.0) -> fl
     """
     if dist not in _DISTS:
         raise ValueError(f"dist must be one of {_DISTS}, got {dist!r}")
-    scale = _positive(scale, "scale")
+    scale = check_positive(scale, "scale")
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"alpha must be a non-negative finite number, got {alpha!r}")
     if dist == "laplace":
@@ -140,9 +128,9 @@ def expected_mse(alpha: float, step: float, dist: str = "gaussian", scale: float
     $P(|x| \\le \\alpha)\\,\\Delta^2/12$ + :func:`clipping_mse` (Banner et al., 2019, without their
     $P \\approx 1$); ``dist`` and ``scale`` as in :func:`clipping_mse`.
     """
-    step = _positive(float(step) if isinstance(step, np.floating) else step, "step")
+    step = check_positive(float(step) if isinstance(step, np.floating) else step, "step")
     clip = clipping_mse(alpha, dist, scale)
-    s = _positive(scale, "scale")
+    s = check_positive(scale, "scale")
     inside = math.erf(alpha / (s * math.sqrt(2))) if dist == "gaussian" else 1 - math.exp(-alpha / s)
     return inside * rounding_noise_power(step) + clip
 
@@ -160,10 +148,10 @@ def _as_array(x) -> np.ndarray:
 
 
 def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = False, clip: float = 1.0,
-                axis: int = 0, narrow: bool = False) -> dict:
+                ch_axis: int = 0, narrow: bool = False) -> dict:
     """Fake-quantize ``x`` on a signed ``bits``-bit grid and measure the error, split into rounding and clipping.
 
-    The range is ``clip * [min, max]`` of ``x`` (of each slice along ``axis`` when ``per_channel``),
+    The range is ``clip * [min, max]`` of ``x`` (of each slice along ``ch_axis`` when ``per_channel``),
     ``clip`` in (0, 1]; qparams from :func:`calc_qparams` on ``qrange(bits, signed=True, narrow=narrow)``,
     affine or ``symmetric`` (symmetric with ``narrow`` puts the end levels exactly on the range ends).
     A value counts as *clipped* when its unclipped code ``rint(x/s) + z`` lies outside
@@ -173,22 +161,22 @@ def quant_error(x, bits: int = 8, symmetric: bool = False, per_channel: bool = F
     ``clipped_fraction``, ``sqnr_db``.
     """
     x = _as_array(x)
-    bits = _bits(bits, lo=2)
+    bits = check_bits(bits, "bits", 2)
     if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip <= 1:
         raise ValueError(f"clip must be a number in (0, 1], the fraction of the min/max range kept, got {clip!r}")
     quant_min, quant_max = qrange(bits, signed=True, narrow=narrow)
     if per_channel:
         if x.ndim < 2:
-            raise ValueError(f"per_channel needs x with at least 2 dims (channels on axis {axis}), got shape {x.shape}")
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
-            raise ValueError(f"axis must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}")
-        flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+            raise ValueError(f"per_channel needs x with at least 2 dims (channels on axis {ch_axis}), got shape {x.shape}")
+        if isinstance(ch_axis, bool) or not isinstance(ch_axis, numbers.Integral) or not -x.ndim <= ch_axis < x.ndim:
+            raise ValueError(f"ch_axis must be an int in [-{x.ndim}, {x.ndim}), got {ch_axis!r}")
+        flat = np.moveaxis(x, ch_axis, 0).reshape(x.shape[ch_axis], -1)
         lo, hi = flat.min(axis=1), flat.max(axis=1)
-        ax = int(axis)
+        ax = int(ch_axis)
     else:
         lo, hi, ax = x.min(), x.max(), None
     scale, zp = calc_qparams(np.float32(clip) * lo, np.float32(clip) * hi, quant_min, quant_max, symmetric=symmetric)
-    x_hat = fake_quantize(x, scale, zp, quant_min, quant_max, axis=ax)
+    x_hat = fake_quantize(x, scale, zp, quant_min, quant_max, ch_axis=ax)
     shape = [1] * x.ndim
     if ax is not None:
         shape[ax] = -1

@@ -138,7 +138,7 @@ class PerChannelMinMaxObserver(ObserverBase):
     """Running min / max per index of ``ch_axis``: ``min_val``, ``max_val`` of shape ``(C,)``.
 
     ``calculate_qparams`` returns ``scale`` (float32) and ``zero_point`` (int64), shape ``(C,)``,
-    ready for ``fake_quantize(..., axis=ch_axis)``.
+    ready for ``fake_quantize(..., ch_axis=ch_axis)``.
     """
 
     def __init__(self, ch_axis: int = 0, **kwargs):

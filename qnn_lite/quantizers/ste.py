@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..validate import check_positive
 
 __all__ = [
     "sign", "RoundSTE", "SignSTE", "SignClippedSTE", "ApproxSign", "EDESign", "SwishSign",
@@ -39,14 +40,6 @@ def _no_nan(x: np.ndarray, name: str = "x") -> np.ndarray:
     if x.dtype.kind == "f" and np.isnan(x).any():
         raise ValueError(f"{name} must not contain NaN, got {int(np.isnan(x).sum())} NaN value(s)")
     return x
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive finite number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
 
 
 def sign(x, dtype=np.float32) -> np.ndarray:
@@ -86,7 +79,7 @@ def _swish_slope(x, beta):
 
 # ----- the Functions ---------------------------------------------------------------
 class RoundSTE(Function):
-    "$y = \\mathrm{rint}(x)$; backward $\\partial x = g$ (identity STE; Bengio et al., 2013)"
+    "$y = \\mathrm{rint}(x)$; backward $\\partial x = g$ (identity STE; Hinton, 2012; Bengio et al., 2013)"
     @staticmethod
     def forward(ctx, x):
         return np.rint(_no_nan(x))
@@ -97,7 +90,7 @@ class RoundSTE(Function):
 
 
 class SignSTE(Function):
-    "$y = \\mathrm{sign}(x)$; backward $\\partial x = g$ (identity STE; Bengio et al., 2013)"
+    "$y = \\mathrm{sign}(x)$; backward $\\partial x = g$ (identity STE; Hinton, 2012; Bengio et al., 2013)"
     @staticmethod
     def forward(ctx, x):
         return _sign_like(_no_nan(x))
@@ -137,7 +130,7 @@ class EDESign(Function):
     "$y = \\mathrm{sign}(x)$; backward $g \\cdot k t (1 - \\tanh^2(t x))$ (IR-Net error-decay estimator; Qin et al., 2020)"
     @staticmethod
     def forward(ctx, x, t, k):
-        ctx.save_for_backward(x, _positive(t, "t"), _positive(k, "k"))
+        ctx.save_for_backward(x, check_positive(t, "t"), check_positive(k, "k"))
         return _sign_like(_no_nan(x))
 
     @staticmethod
@@ -150,7 +143,7 @@ class SwishSign(Function):
     "$y = \\mathrm{sign}(x)$; backward $g \\cdot \\beta(2 - \\beta x \\tanh(\\beta x/2)) / (1 + \\cosh \\beta x)$ (BNN+; Darabi et al., 2018)"
     @staticmethod
     def forward(ctx, x, beta):
-        ctx.save_for_backward(x, _positive(beta, "beta"))
+        ctx.save_for_backward(x, check_positive(beta, "beta"))
         return _sign_like(_no_nan(x))
 
     @staticmethod
@@ -193,15 +186,14 @@ def swish_sign(x, beta: float = 5.0) -> Tensor:
     return SwishSign.apply(_t(x), beta)
 
 
-def ede_schedule(epoch, epochs, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
+def ede_schedule(epoch, epochs, t_min: float = 0.1, t_max: float = 10.0) -> tuple[float, float]:
     """IR-Net's EDE schedule (Qin et al., 2020): returns (t, k).
 
     $t = 10^{\\log_{10} t_{min} + (\\log_{10} t_{max} - \\log_{10} t_{min})\\, e / E}$,
     $k = \\max(1/t, 1)$. Early (t small, k large) the backward is a wide, flat
     identity-like STE; late (t large, k = 1) it approaches the true sign's spike.
-    The end points are a choice: the IR-Net paper starts at $t_{min} = 10^{-1}$; we
-    default to $10^{-3}$ (as several later reproductions do), so the schedule begins
-    closer to the identity STE. Pass ``t_min=0.1`` for the paper's schedule.
+    The defaults are the paper's end points, $T_{min} = 10^{-1}$ and $T_{max} = 10$;
+    a smaller ``t_min`` (e.g. ``1e-3``) starts closer to the identity STE.
     """
     for name, value in (("epoch", epoch), ("epochs", epochs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -210,7 +202,7 @@ def ede_schedule(epoch, epochs, t_min: float = 1e-3, t_max: float = 10.0) -> tup
         raise ValueError(f"epochs must be an int >= 1, got {epochs}")
     if not 0 <= epoch <= epochs:
         raise ValueError(f"epoch must be an int in 0..epochs={epochs}, got {epoch}")
-    t_min, t_max = _positive(t_min, "t_min"), _positive(t_max, "t_max")
+    t_min, t_max = check_positive(t_min, "t_min"), check_positive(t_max, "t_max")
     if t_min > t_max:
         raise ValueError(f"t_min must be <= t_max, got t_min={t_min}, t_max={t_max}")
     lo, hi = math.log10(t_min), math.log10(t_max)
@@ -271,10 +263,10 @@ ESTIMATORS = {
                          "clipped STE (hardtanh)", {}),
     "approx_sign": Estimator(_sign_curve, _approx_sign_slope, _approx_sign_surrogate, ApproxSign,
                              "Bi-Real ApproxSign", {}),
-    "ede": Estimator(_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, _positive(t, "t"), _positive(k, "k")),
+    "ede": Estimator(_sign_curve, lambda x, t=1.0, k=1.0: _ede_slope(x, check_positive(t, "t"), check_positive(k, "k")),
                      lambda x, t=1.0, k=1.0: k * np.tanh(t * x), EDESign, "IR-Net EDE", {"t": 1.0, "k": 1.0},
                      required=("t", "k")),
-    "swish_sign": Estimator(_sign_curve, lambda x, beta=5.0: _swish_slope(x, _positive(beta, "beta")),
+    "swish_sign": Estimator(_sign_curve, lambda x, beta=5.0: _swish_slope(x, check_positive(beta, "beta")),
                             _swish_surrogate, SwishSign, "SignSwish", {"beta": 5.0}),
 }
 """THE registry of straight-through estimators: name -> :class:`Estimator`. Every user looks it up

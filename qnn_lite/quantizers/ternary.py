@@ -1,18 +1,16 @@
 """Ternary quantizers: weights in $\\{-\\alpha, 0, +\\alpha\\}$ (TWN, TTQ) and ternary as the sum of two binaries (STTN).
 
 Each is an autograd ``Function`` whose ``backward`` is its paper's gradient rule.
-Tensor or array in, ``Tensor`` out. Shapes: weights ``(out, in, ...)``; ``axis`` is the
-output-channel axis or ``None`` for one threshold/scale per tensor; per-channel
-statistics have shape ``(w.shape[axis],)``, or ``()`` for ``axis=None``.
+Tensor or array in, ``Tensor`` out. Shapes: weights ``(out, in, ...)``; ``ch_axis`` is the
+output-channel ch_axis or ``None`` for one threshold/scale per tensor; per-channel
+statistics have shape ``(w.shape[ch_axis],)``, or ``()`` for ``ch_axis=None``.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ..autograd import Function, Tensor
-from ..validate import as_float, as_tensor
+from ..validate import as_float, as_tensor, check_fraction
 from .binary import channel_size, reduce_axes
 from .ste import sign
 
@@ -22,17 +20,9 @@ __all__ = [
 ]
 
 
-def _check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value}")
-    return float(value)
-
-
 # ----- TWN -------------------------------------------------------------------------------------
-def _twn(w: np.ndarray, axis, delta_factor: float):
-    axes = reduce_axes(w.ndim, axis)
+def _twn(w: np.ndarray, ch_axis, delta_factor: float):
+    axes = reduce_axes(w.ndim, ch_axis)
     a = np.abs(w)
     delta = delta_factor * np.mean(a, axis=axes, keepdims=True)
     keep = a > delta
@@ -41,26 +31,26 @@ def _twn(w: np.ndarray, axis, delta_factor: float):
     return delta.astype(w.dtype), alpha.astype(w.dtype), keep
 
 
-def twn_params(w, axis: int | None = None, delta_factor: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+def twn_params(w, ch_axis: int | None = None, delta_factor: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
     """TWN's threshold and scale (Li et al., 2016): $\\Delta = 0.7\\,\\mathrm{mean}|W|$, $\\alpha = \\mathrm{mean}_{|W| > \\Delta} |W|$.
 
     $\\alpha$ is the exact minimiser of $\\|W - \\alpha T\\|^2$ for the ternary pattern
     $T = \\mathrm{sign}(W) 1\\{|W| > \\Delta\\}$; the 0.7 factor is the paper's approximation of
     the best $\\Delta$ for Gaussian or uniform weights. A channel where no $|W|$ exceeds
     $\\Delta$ (all zeros) gets $\\alpha = 0$. Returns ``(delta, alpha)``, each of shape
-    ``(w.shape[axis],)`` or ``()``.
+    ``(w.shape[ch_axis],)`` or ``()``.
     """
     w = as_float(w, "w")
-    delta, alpha, _ = _twn(w, axis, _check_fraction(delta_factor, "delta_factor"))
-    axes = reduce_axes(w.ndim, axis)
+    delta, alpha, _ = _twn(w, ch_axis, check_fraction(delta_factor, "delta_factor", lo_open=True, hi_open=True))
+    axes = reduce_axes(w.ndim, ch_axis)
     return np.squeeze(delta, axis=axes), np.squeeze(alpha, axis=axes)
 
 
 class TWNTernarize(Function):
     "$W_t = \\alpha\\,\\mathrm{sign}(W)\\,1\\{|W| > \\Delta\\}$ (TWN; Li et al., 2016); backward identity STE $\\partial W = g$"
     @staticmethod
-    def forward(ctx, w, axis, delta_factor):
-        _, alpha, keep = _twn(w, axis, delta_factor)
+    def forward(ctx, w, ch_axis, delta_factor):
+        _, alpha, keep = _twn(w, ch_axis, delta_factor)
         return np.where(keep, alpha * sign(w, dtype=w.dtype), 0).astype(w.dtype)
 
     @staticmethod
@@ -68,11 +58,11 @@ class TWNTernarize(Function):
         return g, None, None
 
 
-def twn_ternarize(w, axis: int | None = None, delta_factor: float = 0.7) -> Tensor:
+def twn_ternarize(w, ch_axis: int | None = None, delta_factor: float = 0.7) -> Tensor:
     """Ternary weight networks: $\\{-\\alpha, 0, \\alpha\\}$ with :func:`twn_params`; the gradient passes straight through."""
     wt = as_tensor(w, "w")
-    reduce_axes(wt.ndim, axis)
-    return TWNTernarize.apply(wt, axis, _check_fraction(delta_factor, "delta_factor"))
+    reduce_axes(wt.ndim, ch_axis)
+    return TWNTernarize.apply(wt, ch_axis, check_fraction(delta_factor, "delta_factor", lo_open=True, hi_open=True))
 
 
 # ----- TTQ -------------------------------------------------------------------------------------
@@ -119,14 +109,14 @@ def ttq_ternarize(w, wp, wn, threshold: float = 0.05) -> Tensor:
             np.broadcast_shapes(s.shape, wt.shape)
         except ValueError:
             raise ValueError(f"{name} must broadcast against w of shape {wt.shape}, got shape {s.shape}") from None
-    return TTQTernarize.apply(wt, scales[0], scales[1], _check_fraction(threshold, "threshold"))
+    return TTQTernarize.apply(wt, scales[0], scales[1], check_fraction(threshold, "threshold", lo_open=True, hi_open=True))
 
 
 # ----- STTN: ternary = binary + binary --------------------------------------------------------
-def sttn_alpha(w1, w2, axis: int | None = 0) -> np.ndarray:
+def sttn_alpha(w1, w2, ch_axis: int | None = 0) -> np.ndarray:
     """STTN's shared scale $\\alpha = (\\|W_1\\|_1 + \\|W_2\\|_1) / (2n)$ per output channel (Xu et al., 2020)."""
     w1, w2 = as_float(w1, "w1"), as_float(w2, "w2")
-    axes = reduce_axes(w1.ndim, axis)
+    axes = reduce_axes(w1.ndim, ch_axis)
     return (np.mean(np.abs(w1), axis=axes) + np.mean(np.abs(w2), axis=axes)) / 2
 
 
@@ -145,8 +135,8 @@ class SoftThresholdTernary(Function):
     only its own signs.
     """
     @staticmethod
-    def forward(ctx, w1, w2, axis):
-        axes = reduce_axes(w1.ndim, axis)
+    def forward(ctx, w1, w2, ch_axis):
+        axes = reduce_axes(w1.ndim, ch_axis)
         alpha = (np.mean(np.abs(w1), axis=axes, keepdims=True) + np.mean(np.abs(w2), axis=axes, keepdims=True)) / 2
         b1, b2 = sign(w1, dtype=w1.dtype), sign(w2, dtype=w2.dtype)
         ctx.save_for_backward(w1, w2, b1, b2, alpha, axes)
@@ -162,10 +152,10 @@ class SoftThresholdTernary(Function):
         return g1, g2, None
 
 
-def soft_threshold_ternary(w1, w2, axis: int | None = 0) -> Tensor:
+def soft_threshold_ternary(w1, w2, ch_axis: int | None = 0) -> Tensor:
     """STTN ternary weight from two latent weights of the same shape; see :class:`SoftThresholdTernary`."""
     w1t, w2t = as_tensor(w1, "w1"), as_tensor(w2, "w2")
     if w1t.shape != w2t.shape:
         raise ValueError(f"w1 and w2 must have the same shape, got {w1t.shape} and {w2t.shape}")
-    reduce_axes(w1t.ndim, axis)
-    return SoftThresholdTernary.apply(w1t, w2t, axis)
+    reduce_axes(w1t.ndim, ch_axis)
+    return SoftThresholdTernary.apply(w1t, w2t, ch_axis)

@@ -9,7 +9,7 @@ for Efficient Integer-Arithmetic-Only Inference")::
 Numerics are bit-for-bit PyTorch's (2.13, CPU, float32): ``1/s`` is a float32
 division, ``rint`` rounds half to even, ``calc_qparams`` is
 ``torch.ao.quantization``'s ``_calculate_qparams``. Per-channel quantization takes
-1-D ``scale`` / ``zero_point`` with one entry per index of ``x.shape[axis]``.
+1-D ``scale`` / ``zero_point`` with one entry per index of ``x.shape[ch_axis]``.
 
 Edge cases: NaN in ``x`` raises ``ValueError``. ``+inf`` / ``-inf`` (and finite values
 so large that ``x/s`` overflows) clamp to ``quant_max`` / ``quant_min`` with STE mask 0 — what
@@ -149,30 +149,30 @@ def _float_input(x) -> np.ndarray:
     return x
 
 
-def _qparams(x: np.ndarray, scale, zero_point, quant_min, quant_max, axis):
+def _qparams(x: np.ndarray, scale, zero_point, quant_min, quant_max, ch_axis):
     """Validate and reshape scale / zero point so they broadcast against ``x``."""
     quant_min, quant_max = _check_qminmax(quant_min, quant_max)
     s = np.asarray(scale.data if isinstance(scale, Tensor) else scale, dtype=np.float64)
     z = np.asarray(zero_point.data if isinstance(zero_point, Tensor) else zero_point)
     if z.dtype.kind not in "iuf" or (z.dtype.kind == "f" and not np.all(z == np.round(z))):
         raise ValueError(f"zero_point must be integer-valued, got {z}")
-    if axis is None:
+    if ch_axis is None:
         if s.size != 1 or z.size != 1:
-            raise ValueError("per-tensor quantization (axis=None) needs one scale and one zero_point, "
+            raise ValueError("per-tensor quantization (ch_axis=None) needs one scale and one zero_point, "
                              f"got scale shape {s.shape} and zero_point shape {z.shape}; "
-                             "pass axis= for per-channel")
+                             "pass ch_axis= for per-channel")
         s, z = s.reshape(()), z.reshape(())
     else:
-        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral) \
-                or not -x.ndim <= axis < x.ndim:
-            raise ValueError(f"axis must be an int in [-{x.ndim}, {x.ndim}) for x with ndim={x.ndim}, "
-                             f"got axis={axis!r}")
-        n = x.shape[axis]
+        if isinstance(ch_axis, (bool, np.bool_)) or not isinstance(ch_axis, numbers.Integral) \
+                or not -x.ndim <= ch_axis < x.ndim:
+            raise ValueError(f"ch_axis must be an int in [-{x.ndim}, {x.ndim}) for x with ndim={x.ndim}, "
+                             f"got ch_axis={ch_axis!r}")
+        n = x.shape[ch_axis]
         if s.ndim != 1 or s.size != n or z.shape != s.shape:
             raise ValueError(f"per-channel scale and zero_point must have shape ({n},) "
-                             f"(x.shape[{axis}]), got {s.shape} and {z.shape}")
+                             f"(x.shape[{ch_axis}]), got {s.shape} and {z.shape}")
         shape = [1] * x.ndim
-        shape[axis] = n
+        shape[ch_axis] = n
         s, z = s.reshape(shape), z.reshape(shape)
     s32 = s.astype(np.float32)
     with np.errstate(divide="ignore", over="ignore"):
@@ -191,24 +191,24 @@ def _rounded(x, inv, z):
 
 
 # ----- quantize / dequantize -----------------------------------------------------------
-def quantize(x, scale, zero_point, quant_min: int, quant_max: int, axis: int | None = None) -> np.ndarray:
+def quantize(x, scale, zero_point, quant_min: int, quant_max: int, ch_axis: int | None = None) -> np.ndarray:
     """Integer codes ``q = clip(rint(x / s) + z, quant_min, quant_max)`` as an ``int32`` array of ``x``'s shape.
 
     ``int32`` holds every range ``qrange`` makes and never overflows in ``q - z``; cast with
-    ``.astype(np.int8)`` for storage. Per-channel when ``axis`` is given (``scale``: ``(C,)``).
+    ``.astype(np.int8)`` for storage. Per-channel when ``ch_axis`` is given (``scale``: ``(C,)``).
     """
     x = _float_input(x)
-    _, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, axis)
+    _, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, ch_axis)
     return np.clip(_rounded(x, inv, z), quant_min, quant_max).astype(np.int32)
 
 
-def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
+def dequantize(q, scale, zero_point, ch_axis: int | None = None) -> np.ndarray:
     """Real values ``x_hat = (q - z) * s`` as float32 (``q`` integer codes, any shape)."""
     q = np.asarray(q.data if isinstance(q, Tensor) else q)
     if q.dtype.kind not in "iu":
         raise TypeError(f"q must hold integer codes, got dtype {q.dtype}")
     lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
-    s, _, z, _, _ = _qparams(q, scale, zero_point, lo, hi, axis)
+    s, _, z, _, _ = _qparams(q, scale, zero_point, lo, hi, ch_axis)
     # q - z in float64: exact for |q - z| < 2**53 (every code of <= 32 bits), and no int64
     # wrap-around for 64-bit codes (uint64 2**64 - 1 stays 1.8e19, not -1)
     d = q.astype(np.float64) - z.astype(np.float64)
@@ -219,14 +219,14 @@ def dequantize(q, scale, zero_point, axis: int | None = None) -> np.ndarray:
 class FakeQuantizeFunction(Function):
     """``y = (clip(rint(x/s) + z, quant_min, quant_max) - z) * s``; backward: ``dx = dy * [quant_min <= rint(x/s) + z <= quant_max]``.
 
-    The straight-through estimator (Bengio et al., 2013) with PyTorch's mask on the
+    The straight-through estimator (Hinton, 2012; Bengio et al., 2013) with PyTorch's mask on the
     *rounded* value (``torch.fake_quantize_per_tensor_affine``). No gradient for s, z.
     """
 
     @staticmethod
-    def forward(ctx, x, scale, zero_point, quant_min, quant_max, axis=None):
+    def forward(ctx, x, scale, zero_point, quant_min, quant_max, ch_axis=None):
         x = _float_input(x)
-        s, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, axis)
+        s, inv, z, quant_min, quant_max = _qparams(x, scale, zero_point, quant_min, quant_max, ch_axis)
         q = _rounded(x, inv, z)
         ctx.save_for_backward((q >= quant_min) & (q <= quant_max))
         return ((np.clip(q, quant_min, quant_max) - z) * s).astype(np.float32)
@@ -234,21 +234,21 @@ class FakeQuantizeFunction(Function):
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return (grad * mask,) + (None,) * (len(ctx.parents) - 1)  # none for s, z, quant_min, quant_max, axis
+        return (grad * mask,) + (None,) * (len(ctx.parents) - 1)  # none for s, z, quant_min, quant_max, ch_axis
 
 
-def fake_quantize(x, scale, zero_point, quant_min: int, quant_max: int, axis: int | None = None):
+def fake_quantize(x, scale, zero_point, quant_min: int, quant_max: int, ch_axis: int | None = None):
     """Quantize then dequantize ``x`` (float32), with the STE backward of ``FakeQuantizeFunction``.
 
     Equals ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)``
-    (``axis=None``) or ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis,
+    (``ch_axis=None``) or ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, ch_axis,
     quant_min, quant_max)``. A ``Tensor`` in gives a ``Tensor`` out (differentiable); an array or list
     in gives a float32 ``np.ndarray`` out. Shapes: ``y.shape == x.shape``; per-channel
-    ``scale``, ``zero_point``: ``(x.shape[axis],)``.
+    ``scale``, ``zero_point``: ``(x.shape[ch_axis],)``.
     """
     if isinstance(x, Tensor):
-        return FakeQuantizeFunction.apply(x, scale, zero_point, quant_min, quant_max, axis)
-    return FakeQuantizeFunction.forward(_NoCtx(), x, scale, zero_point, quant_min, quant_max, axis)
+        return FakeQuantizeFunction.apply(x, scale, zero_point, quant_min, quant_max, ch_axis)
+    return FakeQuantizeFunction.forward(_NoCtx(), x, scale, zero_point, quant_min, quant_max, ch_axis)
 
 
 class _NoCtx:

@@ -7,7 +7,8 @@ runs the binary one on the XNOR-popcount kernel:
   classifier, first and last layer full precision by default (XNOR-Net, DoReFa);
 * :func:`train_quantized_mlp` — Adam on the digits, EDE's schedule when asked, a diverged run
   reported as such instead of raising;
-* :func:`bit_width_table` / :func:`format_bit_table` — accuracy for each ``(w_bits, a_bits)``.
+* :func:`bit_width_table` / :func:`format_bit_table` — accuracy for each ``(w_bits, a_bits)``;
+  :data:`BFCN_TABLE5` — the paper's rows it is compared with (Wen et al., 2016, Table 5).
 """
 from __future__ import annotations
 
@@ -18,11 +19,19 @@ import numpy as np
 from ..nn.containers import Sequential
 from ..nn.layers import BatchNorm1d, Linear
 from ..quantizers.ste import SIGN_ESTIMATORS
-from ..transforms.bnn import (BINARY_WEIGHTS, TERNARY_WEIGHTS, Binary01Activation,
-                              BinaryLinear, EDESchedule, KBitActivation, KBitLinear, SignActivation,
-                              TernaryLinear, _bits, _choice)
+from ..transforms.bnn import (BINARY_WEIGHTS, TERNARY_WEIGHTS, Binary01Activation, BinaryLinear, EDESchedule,
+                              SignActivation, TernaryLinear)
+from ..transforms.lowprec import DoReFaActivation, DoReFaLinear
+from ..validate import check_bits, check_choice, check_int
 
-__all__ = ["quantized_mlp", "TrainResult", "train_quantized_mlp", "bit_width_table", "format_bit_table"]
+__all__ = ["quantized_mlp", "TrainResult", "train_quantized_mlp", "bit_width_table", "format_bit_table",
+           "BFCN_TABLE5"]
+
+# Wen et al. (2016), "Training Bit Fully Convolutional Network for Fast Semantic Segmentation", Table 5:
+# mean IoU (%) on PASCAL VOC 2012 val for each weight / activation bit width (W, A); None = diverged.
+# The paper's Complexity column is W * A ("-" for 32/32).
+BFCN_TABLE5 = {(32, 32): 69.8, (8, 8): 69.8, (4, 4): 68.6, (3, 3): 67.4, (2, 2): 65.7,
+               (1, 4): 64.4, (4, 1): None, (1, 2): 62.8}
 
 
 def _weight_layer(n_in, n_out, w_bits, weight_quant, estimator, gen):
@@ -31,7 +40,7 @@ def _weight_layer(n_in, n_out, w_bits, weight_quant, estimator, gen):
     if weight_quant == "fp":
         return Linear(n_in, n_out, generator=gen)
     if weight_quant == "dorefa":
-        return KBitLinear(n_in, n_out, w_bits, generator=gen)
+        return DoReFaLinear(n_in, n_out, w_bits, generator=gen)
     if weight_quant in TERNARY_WEIGHTS:
         return TernaryLinear(n_in, n_out, weight_quant=weight_quant, generator=gen)
     return BinaryLinear(n_in, n_out, weight_quant=weight_quant, estimator=estimator, generator=gen)
@@ -41,7 +50,7 @@ def _act_layer(a_bits, act_quant, estimator):
     if act_quant is None:
         act_quant = "kbit"
     if act_quant == "kbit":
-        return KBitActivation(a_bits)
+        return DoReFaActivation(a_bits)
     if act_quant == "01":
         return Binary01Activation()
     return SignActivation(estimator)
@@ -58,12 +67,14 @@ def quantized_mlp(w_bits: int = 32, a_bits: int = 32, in_features: int = 64, hid
     ``first_last_fp=True`` keeps the first and the last ``Linear`` full precision (as in XNOR-Net, DoReFa).
     Initial weights from ``np.random.default_rng(seed)``. Shapes ``(N, in_features) -> (N, num_classes)``.
     """
-    w_bits, a_bits = _bits(w_bits, "w_bits"), _bits(a_bits, "a_bits")
-    _choice(weight_quant, (None, "fp", "dorefa") + BINARY_WEIGHTS + TERNARY_WEIGHTS, "weight_quant")
-    _choice(act_quant, (None, "kbit", "01", "sign"), "act_quant")
-    _choice(estimator, SIGN_ESTIMATORS, "estimator")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    w_bits = check_bits(w_bits, "w_bits", allow_32=True)
+    a_bits = check_bits(a_bits, "a_bits", allow_32=True)
+    if weight_quant is not None:
+        check_choice(weight_quant, "weight_quant", ("fp", "dorefa") + BINARY_WEIGHTS + TERNARY_WEIGHTS)
+    if act_quant is not None:
+        check_choice(act_quant, "act_quant", ("kbit", "01", "sign"))
+    check_choice(estimator, "estimator", SIGN_ESTIMATORS)
+    depth = check_int(depth, "depth", 1)
     gen = np.random.default_rng(seed)
     layers, n_in = [], in_features
     for i in range(depth):

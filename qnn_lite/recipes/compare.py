@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validate import as_float
+from ..validate import as_float, check_bits, check_choice
 from ..quantizers.cluster import kmeans_quantize, reconstruct
 from ..quantizers.log import mu_law_expand, mu_law_quantize, pot_levels, pot_quantize, round_exponent
 from ..quantizers.metrics import mse, sqnr_db
@@ -37,18 +37,6 @@ def _as_weights(w, name: str = "w") -> np.ndarray:
     return as_float(w, name).astype(np.float32, copy=False)
 
 
-def _check_scheme(scheme) -> str:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    return scheme
-
-
-def _check_bits(bits) -> int:
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
-        raise ValueError(f"bits must be an int in 2..16, got {bits!r}")
-    return int(bits)
-
-
 def quantize_scheme(w, scheme: str, bits: int, mu: float = 255.0, init="linear"):
     """``(w_hat, levels)``: ``w`` quantized with ``scheme`` at ``bits`` bits (2..16), and the level set it draws from.
 
@@ -57,7 +45,7 @@ def quantize_scheme(w, scheme: str, bits: int, mu: float = 255.0, init="linear")
     so ``np.isin(w_hat, levels)`` holds. ``mu`` is used by ``"mulaw"``, ``init`` by ``"kmeans"``.
     """
     w = _as_weights(w)
-    scheme, bits = _check_scheme(scheme), _check_bits(bits)
+    scheme, bits = check_choice(scheme, "scheme", SCHEMES), check_bits(bits, "bits", 2)
     if scheme == "uniform":
         quant_min, quant_max = qrange(bits, signed=True)
         s, z = calc_qparams(float(w.min()), float(w.max()), quant_min, quant_max)
@@ -90,8 +78,8 @@ def scheme_levels(w, scheme: str, bits: int, **kwargs) -> np.ndarray:
 def compare_schemes(w, bits=(2, 3, 4), schemes=SCHEMES) -> list[dict]:
     """One row per (bits, scheme): ``{"bits", "scheme", "levels", "mse", "sqnr_db"}`` (bits outer, schemes inner)."""
     w = _as_weights(w)
-    bits = [_check_bits(b) for b in bits]
-    schemes = [_check_scheme(s) for s in schemes]
+    bits = [check_bits(b, "bits", 2) for b in bits]
+    schemes = [check_choice(s, "scheme", SCHEMES) for s in schemes]
     rows = []
     for b in bits:
         for s in schemes:

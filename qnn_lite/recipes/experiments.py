@@ -3,12 +3,15 @@
 Each function runs one small, seeded experiment and returns plain numbers, so the chapter
 prints them and the tests check them:
 
-* :func:`coin_ste` — the straight-through estimator on a biased coin (Bengio et al., 2013).
+* :func:`coin_ste` — the straight-through estimator on a biased coin (the STE: Hinton, 2012;
+  its analysis on stochastic units: Bengio et al., 2013).
 * :func:`learn_clip` — PACT's alpha vs LSQ's step size, learned on a toy reconstruction loss.
 * :func:`lsq_update_ratios` — LSQ's step-size/weight update ratio with and without the
   ``1/sqrt(N Q_P)`` gradient scale (Esser et al., 2019).
 * :func:`w4a8_table` / :func:`bits_table` — FP32 | PTQ per-tensor | QAT per-tensor |
-  PTQ per-channel | QAT per-channel on the digits CNN (the shape of Krishnamoorthi, 2018's table).
+  PTQ per-channel | QAT per-channel on the digits CNN (the shape of the W4A8 PTQ/QAT table of
+  Nagel et al., 2021, "A White Paper on Neural Network Quantization"; the zoo version is
+  :mod:`qnn_lite.recipes.zoo_quant`).
 * :func:`qat_curves` — QAT from scratch vs QAT fine-tuning after PTQ, accuracy per epoch.
 
 Training runs with one BLAS thread, so every number is reproducible bit for bit.
@@ -28,13 +31,14 @@ from .digits import digits_cnn, digits_loaders, train_digits_model
 from ..nn.loss import CrossEntropyLoss
 from ..optim import Adam
 from ..train import evaluate, fit
-from ..transforms.fake_quant import LearnedFakeQuantize, QConfig, default_qat_qconfig, default_qconfig
+from ..transforms.fake_quant import QConfig, default_qat_qconfig, default_qconfig
 from ..transforms.layers import QUANT_LAYERS
 from ..quantizers.learned import pact
 from ..quantizers.lsq import LSQQuantizer, fake_quantize_learnable_per_tensor_affine
 from ..transforms.ptq import fuse_modules, ptq
 from ..transforms.qat import prepare_qat
 from .finetune import qat_finetune
+from ..validate import check_bits, check_int
 
 __all__ = ["coin_ste", "learn_clip", "lsq_update_ratios", "float_digits_model", "ptq_then_qat",
            "w4a8_table", "bits_table", "format_table", "qat_curves", "TABLE_COLUMNS"]
@@ -47,21 +51,10 @@ def _one_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _int(value, name: str, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _bits(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 2 <= value <= 16:
-        raise ValueError(f"{name} must be an int in 2..16, got {value!r}")
-    return int(value)
-
-
 # ----- the biased coin ------------------------------------------------------------------------------
 def coin_ste(p: float, cost, dcost, n: int = 100_000, seed: int = 0) -> dict:
-    """The STE on a coin: $q \\sim \\mathrm{Bernoulli}(p)$, estimate $dE[c(q)]/dp$ by $c'(q)$ (Bengio et al., 2013).
+    """The STE on a coin: $q \\sim \\mathrm{Bernoulli}(p)$, estimate $dE[c(q)]/dp$ by $c'(q)$
+    (Hinton, 2012; Bengio et al., 2013).
 
     True gradient: $E[c] = p\\,c(1) + (1-p)\\,c(0)$, so $dE[c]/dp = c(1) - c(0)$.
     STE estimate: draw ``n`` coins and average ``dcost(q)`` (the backward pretends $dq/dp = 1$).
@@ -70,7 +63,7 @@ def coin_ste(p: float, cost, dcost, n: int = 100_000, seed: int = 0) -> dict:
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-    n = _int(n, "n", 2)
+    n = check_int(n, "n", 2)
     q = (np.random.default_rng(seed).random(n) < p).astype(np.float64)
     est = np.asarray(dcost(q), dtype=np.float64) * np.ones(n)
     true = float(cost(np.float64(1.0)) - cost(np.float64(0.0)))
@@ -93,7 +86,7 @@ def learn_clip(method: str, bits: int = 3, steps: int = 300, lr: float = 5.0, pe
     """
     if method not in ("pact", "lsq"):
         raise ValueError(f"method must be 'pact' or 'lsq', got {method!r}")
-    bits, steps = _bits(bits, "bits"), _int(steps, "steps")
+    bits, steps = check_bits(bits, "bits", 2), check_int(steps, "steps")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not (isinstance(penalty, (int, float)) and penalty >= 0):
@@ -135,9 +128,8 @@ def lsq_update_ratios(model, X, y, bits: int = 4, use_grad_scaling: bool = True)
     as fast as the weights. ``model``: a float model (fused, then LSQ weight quantizers with
     ``bits``, activations in float). Returns ``[(layer name, N, Q_P, R), ...]``.
     """
-    bits = _bits(bits, "bits")
-    cfg = QConfig(weight=lambda: LearnedFakeQuantize(LSQQuantizer(bits, signed=True,
-                                                                  use_grad_scaling=use_grad_scaling)))
+    bits = check_bits(bits, "bits", 2)
+    cfg = QConfig(weight=LSQQuantizer.with_args(bits=bits, signed=True, use_grad_scaling=use_grad_scaling))
     qm = prepare_qat(fuse_modules(model), cfg).eval()
     with _one_thread():
         loss = CrossEntropyLoss()(qm(X if isinstance(X, Tensor) else Tensor(X)), y)
@@ -145,7 +137,7 @@ def lsq_update_ratios(model, X, y, bits: int = 4, use_grad_scaling: bool = True)
     rows = []
     for name, m in qm.named_modules():
         if isinstance(m, QUANT_LAYERS):
-            q = m.weight_fake_quant.quantizer
+            q = m.weight_fake_quant
             s, gs = float(q.scale.data[0]), float(q.scale.grad[0])
             w, gw = m.weight.data, m.weight.grad
             r = (abs(gs) / s) / (np.linalg.norm(gw) / np.linalg.norm(w))
@@ -159,7 +151,7 @@ def float_digits_model(seed: int = 0, epochs: int = 12, cache: dict | None = Non
     ``train_digits_model`` (SGD, lr 0.05, momentum 0.9; ``cache`` as there). 12 epochs: training accuracy
     is ~99.5 % and 2 more epochs change test accuracy by < 0.5 points."""
     with _one_thread():
-        return train_digits_model(digits_cnn(seed=_int(seed, "seed")), epochs=_int(epochs, "epochs", 1),
+        return train_digits_model(digits_cnn(seed=check_int(seed, "seed")), epochs=check_int(epochs, "epochs", 1),
                                   lr=0.05, seed=seed, cache=cache)
 
 
@@ -168,12 +160,12 @@ def ptq_then_qat(model, w_bits: int, a_bits: int, per_channel: bool, seed: int =
     """``(PTQ accuracy, QAT accuracy)``: ``ptq`` (BN folded, ``num_batches`` calibration batches), then
     ``qat_finetune`` of that same model for ``qat_epochs`` epochs (Adam, ``lr``) — QAT as fine-tuning
     after PTQ (Krishnamoorthi, 2018). ``model`` is not modified."""
-    w_bits, a_bits = _bits(w_bits, "w_bits"), _bits(a_bits, "a_bits")
+    w_bits, a_bits = check_bits(w_bits, "w_bits", 2), check_bits(a_bits, "a_bits", 2)
     train, test = digits_loaders(seed=seed)
     with _one_thread():
         qm = ptq(model, default_qconfig(w_bits, a_bits, per_channel=per_channel), train, num_batches)
         acc_ptq = evaluate(qm, test)
-        qat_finetune(qm, train, _int(qat_epochs, "qat_epochs", 1), lr=lr)
+        qat_finetune(qm, train, check_int(qat_epochs, "qat_epochs", 1), lr=lr)
         return acc_ptq, evaluate(qm, test)
 
 
@@ -205,7 +197,7 @@ def bits_table(seeds=(0, 1, 2), w_bits=(4, 3, 2), a_bits: int = 8, cache: dict |
     The float fine-tuning control does not depend on the bits: it is run once per seed. Each float
     model is trained once (in ``cache``, or in a dict local to this call)."""
     cache = {} if cache is None else cache
-    seeds = [_int(s, "seeds[i]") for s in seeds]
+    seeds = [check_int(s, "seeds[i]") for s in seeds]
     if not seeds or not len(w_bits):
         raise ValueError(f"seeds and w_bits must each hold at least one value, got {seeds} and {w_bits}")
     rows = {wb: [] for wb in w_bits}
@@ -248,9 +240,9 @@ def qat_curves(seed: int = 0, w_bits: int = 2, a_bits: int = 8, epochs: int = 5,
     SGD with momentum 0.9 and ``lr_scratch``: the float model's own recipe) and of QAT fine-tuning
     after PTQ of the trained float model (Adam, ``lr_finetune``). Returns
     ``{"from_scratch": [acc after epoch 1..], "after_ptq": [PTQ acc, acc after epoch 1..], "fp32": acc}``."""
-    epochs = _int(epochs, "epochs", 1)
+    epochs = check_int(epochs, "epochs", 1)
     model, acc = float_digits_model(seed, float_epochs, cache)
-    cfg = default_qat_qconfig(_bits(w_bits, "w_bits"), _bits(a_bits, "a_bits"), per_channel=per_channel)
+    cfg = default_qat_qconfig(check_bits(w_bits, "w_bits", 2), check_bits(a_bits, "a_bits", 2), per_channel=per_channel)
     train, test = digits_loaders(seed=seed)
     with _one_thread():
         qm = ptq(model, cfg, train, 4)

@@ -12,7 +12,8 @@ from ..nn.loss import CrossEntropyLoss
 from ..nn.module import Module
 from ..optim import SGD, Adam
 from ..train import fit
-from ..transforms.fake_quant import FakeQuantize, _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
+from ..transforms.fake_quant import FakeQuantize
 from ..transforms.layers import QUANT_LAYERS
 
 __all__ = ["qat_finetune"]
@@ -38,7 +39,7 @@ def qat_finetune(model: Module, train_loader, epochs: int, lr: float = 1e-3, opt
     weight_fqs = {id(m.weight_fake_quant) for m in model.modules()
                   if isinstance(m, QUANT_LAYERS) and m.weight_fake_quant is not None}
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_fake_quant()
             if isinstance(m, FakeQuantize):
                 on = observe_weights if id(m) in weight_fqs else observe_activations

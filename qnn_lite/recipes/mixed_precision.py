@@ -61,10 +61,12 @@ def uniform_vs_mixed(model, specs, sensitivity: dict, X, y, calib, options, unif
 
 
 def frontier_points(model, specs, sensitivity: dict, X, y, calib, options, metric: str = "bitops",
-                    fractions=np.linspace(0.0, 1.0, 11), array=None) -> list:
+                    fractions=np.linspace(0.0, 1.0, 11), array=None, uniform: bool = True) -> list:
     """Uniform allocations (one per option) and DP allocations at budgets ``lo + f (hi - lo)`` for
     ``f`` in ``fractions`` (``lo``/``hi``: all-cheapest / all-dearest cost in ``metric``). Rows as in
-    :func:`uniform_vs_mixed` with ``"kind"`` = ``"uniform"`` or ``"mixed"``; repeated allocations once."""
+    :func:`uniform_vs_mixed` with ``"kind"`` = ``"uniform"`` or ``"mixed"``; repeated allocations once
+    (``uniform=False``: no uniform rows, e.g. when another metric's call already made them; mixed
+    allocations that happen to be uniform are still skipped)."""
     names = [s.name for s in specs]
     table = cost_table(specs, options, metric, array=array)
     lo = sum(min(t.values()) for t in table.values())
@@ -73,7 +75,8 @@ def frontier_points(model, specs, sensitivity: dict, X, y, calib, options, metri
     for w, a in options:
         bits = uniform_allocation(names, w, a)
         seen.add(tuple(bits.values()))
-        rows.append(_row(model, specs, bits, X, y, calib, array, kind="uniform"))
+        if uniform:
+            rows.append(_row(model, specs, bits, X, y, calib, array, kind="uniform"))
     for f in fractions:
         bits = allocate(sensitivity, table, lo + float(f) * (hi - lo)).bits
         if tuple(bits.values()) not in seen:

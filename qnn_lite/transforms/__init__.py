@@ -8,14 +8,16 @@ never ``recipes``, ``train`` or ``data`` (``tests/test_layering.py`` checks it).
 module             what it holds
 =================  ==========================================================
 ``fake_quant``     FakeQuantize modules (observer + fake quant), QConfig
-``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU
+``layers``         QuantLinear, QuantConv2d, QuantAct, QuantReLU(6), QuantAdd, QuantAdaptiveAvgPool2d
 ``bnn``            binary / ternary / k-bit layers with a chosen weight quantizer and estimator
+``xnor``           to_xnor: a fake-binary model's BinaryConv2d layers run on the XNOR-popcount kernel
 ``lowprec``        fixed-point rounding and SGD, DoReFa layers with quantized gradients
 ``ptq``            BN folding, prepare / calibrate / convert, bias correction, ``ptq``
 ``qat``            prepare_qat: fake quant and observers on while training
 ``record``         record what each activation quantizer sees; PTQ from recorded samples
 ``requant``        fixed-point multipliers (M0, shift), gemmlowp rounding, add / concat
-``integer``        integer-only inference (Jacob et al. 2018): convert_to_integer
+``integer``        integer-only inference (Jacob et al. 2018): convert_to_integer (chains, or traced graphs)
+``integer_layers`` the integer layers: int32 GEMM (grouped / depthwise too), requantize, add, pooling
 ``capture``        find, swap and listen to a model's Linear layers (what GPTQ/AWQ/SmoothQuant calibrate on)
 ``gptq``           GPTQ: column-by-column OBS updates with the Cholesky of the inverse Hessian
 ``awq``            AWQ: activation-aware per-channel weight scaling searched on calibration data

@@ -11,10 +11,12 @@ Weight quantizers (``weight_quant=``):
 * binary: ``"sign"`` (BinaryConnect), ``"xnor"`` ($\\alpha\\,\\mathrm{sign}(W)$, $\\alpha$ = mean|W| per
   output channel; Rastegari et al., 2016), ``"libra_pb"`` (IR-Net; Qin et al., 2020);
 * ternary: ``"twn"`` (Li et al., 2016), ``"ttq"`` (learned $W_p$, $W_n$; Zhu et al., 2017);
-* k-bit: :class:`KBitLinear` (DoReFa weights; Zhou et al., 2016).
+* k-bit: DoReFa weights (Zhou et al., 2016) are :class:`~qnn_lite.transforms.lowprec.DoReFaLinear`,
+  a configuration of the QConfig-driven ``QuantLinear``.
 
 Activations: :class:`SignActivation` ($\\pm 1$, any sign estimator), :class:`Binary01Activation`
-($\\{0, 1\\}$), :class:`KBitActivation` (``bits`` uniform levels on [0, 1], DoReFa).
+($\\{0, 1\\}$); ``bits`` uniform levels on [0, 1] are DoReFa's
+:class:`~qnn_lite.transforms.lowprec.DoReFaActivation`.
 The estimator ``"ede"`` reads ``t`` and ``k`` from the module; :class:`EDESchedule` sets them each epoch.
 Shapes: Linear ``(N, in) -> (N, out)``; Conv2d NCHW.
 """
@@ -22,42 +24,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd as ag
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
 from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module, Parameter
 from ..quantizers.binary import binarize, binarize01, libra_pb, xnor_binarize
-from ..quantizers.learned import dorefa_act, dorefa_weight
 from ..quantizers.ste import ESTIMATORS, SIGN_ESTIMATORS, ede_schedule
 from ..quantizers.ternary import ttq_ternarize, twn_params, twn_ternarize
+from ..validate import check_choice, check_fraction
 
 __all__ = ["BINARY_WEIGHTS", "TERNARY_WEIGHTS", "BinaryLinear", "BinaryConv2d",
-           "TernaryLinear", "KBitLinear", "SignActivation", "Binary01Activation", "KBitActivation",
+           "TernaryLinear", "SignActivation", "Binary01Activation",
            "set_ede", "EDESchedule"]
 
 BINARY_WEIGHTS = ("sign", "xnor", "libra_pb")
 TERNARY_WEIGHTS = ("twn", "ttq")
 
 
-def _choice(value, allowed, name):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
-def _bits(value, name, allow_32=True):
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or not (1 <= value <= 16 or (allow_32 and value == 32)):
-        raise ValueError(f"{name} must be an int in 1..16{' or 32 (full precision)' if allow_32 else ''}, got {value!r}")
-    return int(value)
-
-
 class _SignEstimator:
     """The ``estimator`` keyword arguments of :func:`binarize`; ``ede`` uses the module's current ``t``, ``k``."""
 
     def _init_estimator(self, estimator, beta=5.0):
-        self.estimator = _choice(estimator, SIGN_ESTIMATORS, "estimator")
+        self.estimator = check_choice(estimator, "estimator", SIGN_ESTIMATORS)
         self.t, self.k, self.beta = 1.0, 1.0, float(beta)
 
     def _params(self) -> dict:
@@ -69,9 +57,9 @@ class _BinaryWeight(_SignEstimator):
     def quantized_weight(self) -> Tensor:
         """The binary weight the layer multiplies with (differentiable w.r.t. the latent ``weight``)."""
         if self.weight_quant == "xnor":
-            return xnor_binarize(self.weight, axis=0, grad="paper")   # XNOR-Net's own backward
+            return xnor_binarize(self.weight, ch_axis=0, grad="paper")   # XNOR-Net's own backward
         if self.weight_quant == "libra_pb":
-            return libra_pb(self.weight, axis=0, estimator=self.estimator, **self._params())
+            return libra_pb(self.weight, ch_axis=0, estimator=self.estimator, **self._params())
         return binarize(self.weight, self.estimator, **self._params())
 
     def extra_repr(self) -> str:
@@ -88,7 +76,7 @@ class BinaryLinear(_BinaryWeight, Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_quant: str = "xnor",
                  estimator: str = "clipped", generator=None):
         super().__init__(in_features, out_features, bias=bias, generator=generator)
-        self.weight_quant = _choice(weight_quant, BINARY_WEIGHTS, "weight_quant")
+        self.weight_quant = check_choice(weight_quant, "weight_quant", BINARY_WEIGHTS)
         self._init_estimator(estimator)
 
     def forward(self, x):
@@ -101,7 +89,7 @@ class BinaryConv2d(_BinaryWeight, Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  weight_quant: str = "xnor", estimator: str = "clipped", generator=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=bias, generator=generator)
-        self.weight_quant = _choice(weight_quant, BINARY_WEIGHTS, "weight_quant")
+        self.weight_quant = check_choice(weight_quant, "weight_quant", BINARY_WEIGHTS)
         self._init_estimator(estimator)
 
     def forward(self, x):
@@ -117,13 +105,12 @@ class TernaryLinear(Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_quant: str = "twn",
                  delta_factor: float = 0.7, threshold: float = 0.05, generator=None):
         super().__init__(in_features, out_features, bias=bias, generator=generator)
-        self.weight_quant = _choice(weight_quant, TERNARY_WEIGHTS, "weight_quant")
+        self.weight_quant = check_choice(weight_quant, "weight_quant", TERNARY_WEIGHTS)
         self.delta_factor, self.threshold = delta_factor, threshold
-        twn_params(self.weight, axis=None, delta_factor=delta_factor)   # validates delta_factor
+        twn_params(self.weight, ch_axis=None, delta_factor=delta_factor)   # validates delta_factor
         if weight_quant == "ttq":
-            if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
-                raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
-            alpha = float(twn_params(self.weight, axis=None)[1])
+            check_fraction(threshold, "threshold", lo_open=True, hi_open=True)
+            alpha = float(twn_params(self.weight, ch_axis=None)[1])
             self.wp = Parameter(np.array([alpha], dtype=np.float32))
             self.wn = Parameter(np.array([alpha], dtype=np.float32))
 
@@ -131,30 +118,13 @@ class TernaryLinear(Linear):
         """The ternary weight the layer multiplies with."""
         if self.weight_quant == "ttq":
             return ttq_ternarize(self.weight, self.wp, self.wn, threshold=self.threshold)
-        return twn_ternarize(self.weight, axis=None, delta_factor=self.delta_factor)
+        return twn_ternarize(self.weight, ch_axis=None, delta_factor=self.delta_factor)
 
     def forward(self, x):
         return F.linear(x, self.quantized_weight(), self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", weight_quant={self.weight_quant!r}"
-
-
-class KBitLinear(Linear):
-    """$y = x\\,Q_k(W)^\\top + b$ with DoReFa's ``bits``-bit weights (Zhou et al., 2016); ``bits=32``: float."""
-
-    def __init__(self, in_features: int, out_features: int, bits: int, bias: bool = True, generator=None):
-        super().__init__(in_features, out_features, bias=bias, generator=generator)
-        self.bits = _bits(bits, "bits")
-
-    def quantized_weight(self) -> Tensor:
-        return dorefa_weight(self.weight, self.bits)
-
-    def forward(self, x):
-        return F.linear(x, self.quantized_weight(), self.bias)
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", bits={self.bits}"
 
 
 # ----- activations -----------------------------------------------------------------------------
@@ -187,24 +157,6 @@ class Binary01Activation(Module):
         return f"threshold={self.threshold}, window={self.window}"
 
 
-class KBitActivation(Module):
-    """$y = \\mathrm{rint}((2^k - 1)\\,\\mathrm{clip}(x, 0, 1)) / (2^k - 1)$ (DoReFa); ``bits=32``: the clip alone.
-
-    ``bits=1`` is the 0/1 activation of :func:`~qnn_lite.quantizers.binary.binarize01` with the same STE on $[0, 1]$,
-    except at the tie $x = 1/2$, which ``rint`` (half to even) sends to 0 and ``binarize01`` to 1.
-    """
-
-    def __init__(self, bits: int):
-        super().__init__()
-        self.bits = _bits(bits, "bits")
-
-    def forward(self, x):
-        return ag.clip(x, 0.0, 1.0) if self.bits == 32 else dorefa_act(x, self.bits)
-
-    def extra_repr(self) -> str:
-        return f"bits={self.bits}"
-
-
 # ----- IR-Net's EDE schedule -------------------------------------------------------------------
 def set_ede(model: Module, t: float, k: float) -> int:
     """Set ``t``, ``k`` on every module of ``model`` whose estimator is ``"ede"``; returns how many."""
@@ -223,7 +175,7 @@ class EDESchedule:
     ``lr_scheduler`` is stepped with it.
     """
 
-    def __init__(self, model: Module, epochs: int, t_min: float = 1e-3, t_max: float = 10.0, lr_scheduler=None):
+    def __init__(self, model: Module, epochs: int, t_min: float = 0.1, t_max: float = 10.0, lr_scheduler=None):
         self.model, self.epochs, self.t_min, self.t_max = model, epochs, t_min, t_max
         self.lr_scheduler, self.epoch = lr_scheduler, 0
         self._apply()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..autograd.tensor import Tensor, no_grad
 from ..hw.bitbrick import BitFusionArray, check_bits as check_fusion_bits
 from ..hw.energy import layer_energy
-from ..hw.roofline import _peak, get_device
+from ..hw.roofline import get_device, peak_ops
 from ..nn.layers import Conv2d, Linear
 from ..validate import check_bits, check_choice
 
@@ -157,7 +157,7 @@ def layer_cost(spec: LayerSpec, w_bits: int, a_bits: int, metric: str = "bitops"
         return layer_energy(spec.macs, spec.in_elems, spec.n_weights, spec.out_elems, a_bits=a_bits,
                             w_bits=w_bits, acc_bits=out_bits).total
     device = get_device(device)
-    peak = _peak(device, roofline_precision(w_bits, a_bits))
+    peak = peak_ops(device, roofline_precision(w_bits, a_bits))
     moved = (spec.in_elems * a_bits + spec.n_weights * w_bits + spec.out_elems * out_bits) / 8
     return max(2 * spec.macs / peak, moved / device.bandwidth)
 

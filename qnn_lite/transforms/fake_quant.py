@@ -17,67 +17,35 @@ The qparams are recomputed lazily: only when fake quant needs them after new dat
 so calibrating with an expensive observer (MSE, histogram) costs one search, not one per batch.
 
 A ``QConfig(weight=..., activation=...)`` holds two zero-argument factories that build such
-modules; ``FakeQuantize.with_args(...)`` (or ``functools.partial``) makes a factory. Learned
-quantizers (LSQ, PACT) plug in through ``LearnedFakeQuantize``; see ``lsq_qconfig``/``pact_qconfig``.
+modules; ``FakeQuantize.with_args(...)`` (or ``functools.partial``) makes a factory. Any quantizer
+Module derived from ``FakeQuantizeBase`` plugs in the same way: the learned ones (``LSQQuantizer``,
+``PACT``, whose scale / clip are Parameters) and DoReFa's; see ``lsq_qconfig``, ``pact_qconfig``,
+``dorefa_qconfig``.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..nn.module import Module, Parameter
+from ..nn.module import Module
 from ..quantizers.observers import (MinMaxObserver, MovingAverageMinMaxObserver, ObserverBase,
                                     PerChannelMinMaxObserver)
+from ..quantizers.base import FakeQuantizeBase
+from ..quantizers.learned import PACT, DoReFaActQuantizer, DoReFaGradQuantizer, DoReFaWeightQuantizer
+from ..quantizers.lsq import LSQQuantizer
 from ..quantizers.uniform import fake_quantize
+from ..validate import check_bits
 
-__all__ = ["FakeQuantize", "LearnedFakeQuantize", "QConfig", "default_qconfig", "default_qat_qconfig",
-           "lsq_qconfig", "pact_qconfig", "enable_observer", "disable_observer", "enable_fake_quant",
+__all__ = ["FakeQuantize", "QConfig", "default_qconfig", "default_qat_qconfig",
+           "lsq_qconfig", "pact_qconfig", "dorefa_qconfig", "enable_observer", "disable_observer", "enable_fake_quant",
            "disable_fake_quant", "freeze"]
 
 
-class _FakeQuantBase(Module):
-    """Flags and the torch-named switches shared by every fake-quant module."""
-
-    def __init__(self):
-        super().__init__()
-        self.observer_enabled, self.fake_quant_enabled = True, True
-
-    def enable_observer(self, enabled: bool = True) -> "_FakeQuantBase":
-        self.observer_enabled = bool(enabled)
-        return self
-
-    def disable_observer(self) -> "_FakeQuantBase":
-        return self.enable_observer(False)
-
-    def enable_fake_quant(self, enabled: bool = True) -> "_FakeQuantBase":
-        self.fake_quant_enabled = bool(enabled)
-        return self
-
-    def disable_fake_quant(self) -> "_FakeQuantBase":
-        return self.enable_fake_quant(False)
-
-    def freeze(self) -> "_FakeQuantBase":
-        """Fix the qparams: compute them now, stop observing, fake-quantize from now on."""
-        self.disable_observer()
-        self.enable_fake_quant()
-        return self
-
-    def qparams(self):
-        """``(scale, zero_point, quant_min, quant_max, axis)`` used by the forward (and by integer conversion)."""
-        raise NotImplementedError
-
-    @classmethod
-    def with_args(cls, **kwargs) -> Callable[[], "_FakeQuantBase"]:
-        """A zero-argument factory ``functools.partial(cls, **kwargs)`` (torch's ``with_args``)."""
-        return functools.partial(cls, **kwargs)
-
-
-class FakeQuantize(_FakeQuantBase):
-    """``y = fake_quantize(x, s, z, quant_min, quant_max, axis)`` with ``(s, z)`` from ``observer`` (Jacob et al., 2018).
+class FakeQuantize(FakeQuantizeBase):
+    """``y = fake_quantize(x, s, z, quant_min, quant_max, ch_axis)`` with ``(s, z)`` from ``observer`` (Jacob et al., 2018).
 
     ``FakeQuantize(observer=MovingAverageMinMaxObserver, **observer_kwargs)``: the observer is
     built as ``observer(**observer_kwargs)`` (e.g. ``bits=4, signed=True, symmetric=True``;
@@ -94,7 +62,7 @@ class FakeQuantize(_FakeQuantBase):
         if not isinstance(obs, ObserverBase):
             raise TypeError(f"observer must build an ObserverBase, got {type(obs).__name__}")
         self.activation_post_process = obs  # torch's name for the observer
-        self.axis = getattr(obs, "ch_axis", None)
+        self.ch_axis = getattr(obs, "ch_axis", None)
         self.quant_min, self.quant_max = obs.quant_min, obs.quant_max
         self.register_buffer("scale", np.array(1.0, np.float32))
         self.register_buffer("zero_point", np.array(0, np.int64))
@@ -121,7 +89,7 @@ class FakeQuantize(_FakeQuantBase):
 
     def qparams(self):
         self._refresh()
-        return self.scale, self.zero_point, self.quant_min, self.quant_max, self.axis
+        return self.scale, self.zero_point, self.quant_min, self.quant_max, self.ch_axis
 
     def forward(self, x):
         if self.observer_enabled:
@@ -131,65 +99,11 @@ class FakeQuantize(_FakeQuantBase):
             return x
         self._refresh()
         return fake_quantize(x if isinstance(x, Tensor) else Tensor(x), self.scale, self.zero_point,
-                             self.quant_min, self.quant_max, self.axis)
+                             self.quant_min, self.quant_max, self.ch_axis)
 
     def extra_repr(self) -> str:
-        return (f"{type(self.observer).__name__}, qrange=({self.quant_min}, {self.quant_max}), axis={self.axis}, "
+        return (f"{type(self.observer).__name__}, qrange=({self.quant_min}, {self.quant_max}), ch_axis={self.ch_axis}, "
                 f"observer_enabled={self.observer_enabled}, fake_quant_enabled={self.fake_quant_enabled}")
-
-
-class LearnedFakeQuantize(_FakeQuantBase):
-    """A learned quantizer (``LSQQuantizer``, ``PACT``) as a Module whose learned tensors are Parameters.
-
-    ``LearnedFakeQuantize(quantizer)`` with ``quantizer`` an ``LSQQuantizer(...)`` or ``PACT(...)``
-    (Esser et al., 2019; Choi et al., 2018). LSQ initialises its scale from the first batch it
-    sees, so run one forward pass before building the optimizer (``qat_finetune`` does).
-    The observer flag is ignored (the step size is learned, not observed); with fake quant off
-    the module is the identity (for PACT: no clip either).
-    """
-
-    def __init__(self, quantizer):
-        super().__init__()
-        if not callable(quantizer) or not hasattr(quantizer, "parameters"):
-            raise TypeError(f"quantizer must be an LSQQuantizer or PACT instance, got {quantizer!r}")
-        self.quantizer = quantizer
-        self._register()
-
-    def _register(self) -> None:
-        """Turn the quantizer's learned Tensors into this module's Parameters (sharing the data)."""
-        q = self.quantizer
-        for name in ("scale", "zero_point", "alpha"):
-            t = getattr(q, name, None)
-            if isinstance(t, Tensor) and t.requires_grad and not isinstance(t, Parameter):
-                p = Parameter(t.data)
-                setattr(q, name, p)
-                self.register_parameter(name, p)
-
-    def forward(self, x):
-        if not self.fake_quant_enabled:
-            return x
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        q = self.quantizer
-        if getattr(q, "scale", 0) is None and hasattr(q, "init_from"):  # LSQ: scale from the first batch
-            q.init_from(x)
-            self._register()
-        return q(x)
-
-    def qparams(self):
-        q = self.quantizer
-        if hasattr(q, "alpha"):  # PACT: unsigned, s = alpha / (2^b - 1), z = 0
-            quant_max = 2 ** q.bits - 1
-            return (np.float32(q.alpha.data[0] / quant_max), np.int64(0), 0, quant_max, None)
-        if q.scale is None:
-            raise ValueError("LSQ scale is not initialised: run a forward pass first")
-        s = np.maximum(q.scale.data, q.eps).astype(np.float32)
-        z = np.clip(np.rint(q.zero_point.data), q.quant_min, q.quant_max).astype(np.int64)
-        if q.axis is None:
-            s, z = s.reshape(()), z.reshape(())
-        return s, z, q.quant_min, q.quant_max, q.axis
-
-    def extra_repr(self) -> str:
-        return repr(self.quantizer)
 
 
 # ----- QConfig -----------------------------------------------------------------------------
@@ -203,29 +117,26 @@ class QConfig:
     ``input_activation`` (default ``None``: no extra quantizer) quantizes the layer's *input*
     inside the layer, so each layer can read its input at its own bit-width (mixed precision,
     where a layer's cost depends on the bits of the operands it multiplies; Wang et al., 2019, HAQ).
+    ``grad`` (default ``None``) builds a module applied to the layer's output before ``activation``
+    whose forward is the identity and whose backward quantizes the gradient (DoReFa's G bits).
     """
     weight: Callable | None = None
     activation: Callable | None = None
     input_activation: Callable | None = None
+    grad: Callable | None = None
 
     def __post_init__(self):
-        for name in ("weight", "activation", "input_activation"):
+        for name in ("weight", "activation", "input_activation", "grad"):
             f = getattr(self, name)
             if f is not None and not callable(f):
                 raise TypeError(f"QConfig.{name} must be a zero-argument factory (e.g. "
                                 f"FakeQuantize.with_args(...)) or None, got {f!r}")
 
 
-def _bits(bits, name):
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
-        raise ValueError(f"{name} must be an int in 2..16, got {bits!r}")
-    return int(bits)
-
-
 def default_qconfig(w_bits: int = 8, a_bits: int = 8, per_channel: bool = False) -> QConfig:
     """torch's PTQ defaults: weights symmetric signed (MinMax, per channel along axis 0 if asked),
     activations affine unsigned with ``MovingAverageMinMaxObserver``."""
-    w_bits, a_bits = _bits(w_bits, "w_bits"), _bits(a_bits, "a_bits")
+    w_bits, a_bits = check_bits(w_bits, "w_bits", 2), check_bits(a_bits, "a_bits", 2)
     w_kw = dict(bits=w_bits, signed=True, symmetric=True)
     if per_channel:
         weight = FakeQuantize.with_args(observer=PerChannelMinMaxObserver, ch_axis=0, **w_kw)
@@ -243,25 +154,33 @@ def default_qat_qconfig(w_bits: int = 8, a_bits: int = 8, per_channel: bool = Fa
 
 def lsq_qconfig(w_bits: int = 4, a_bits: int = 4, per_channel: bool = False) -> QConfig:
     """LSQ weights (signed, per channel along axis 0 if asked) and LSQ activations (unsigned)."""
-    from ..quantizers.lsq import LSQQuantizer
-    w_bits, a_bits = _bits(w_bits, "w_bits"), _bits(a_bits, "a_bits")
-    axis = 0 if per_channel else None
-    return QConfig(weight=lambda: LearnedFakeQuantize(LSQQuantizer(w_bits, signed=True, axis=axis)),
-                   activation=lambda: LearnedFakeQuantize(LSQQuantizer(a_bits, signed=False)))
+    w_bits, a_bits = check_bits(w_bits, "w_bits", 2), check_bits(a_bits, "a_bits", 2)
+    return QConfig(weight=LSQQuantizer.with_args(bits=w_bits, signed=True, ch_axis=0 if per_channel else None),
+                   activation=LSQQuantizer.with_args(bits=a_bits, signed=False))
 
 
 def pact_qconfig(w_bits: int = 4, a_bits: int = 4, alpha: float = 10.0) -> QConfig:
     """MinMax symmetric weights and PACT activations (use after ReLU: PACT clips to [0, alpha])."""
-    from ..quantizers.learned import PACT
-    a_bits = _bits(a_bits, "a_bits")
-    return QConfig(weight=default_qconfig(w_bits, 8).weight,
-                   activation=lambda: LearnedFakeQuantize(PACT(a_bits, alpha)))
+    a_bits = check_bits(a_bits, "a_bits", 2)
+    return QConfig(weight=default_qconfig(w_bits, 8).weight, activation=PACT.with_args(bits=a_bits, alpha=alpha))
+
+
+def dorefa_qconfig(w_bits: int = 32, a_bits: int = 32, g_bits: int = 32, rng=0) -> QConfig:
+    """DoReFa-Net's W/A/G bits (Zhou et al., 2016): ``w_bits`` tanh-normalised weights, ``a_bits``
+    activations on [0, 1], ``g_bits`` gradients with noise from ``rng`` (max per sample).
+    Each is an int in 1..16 or 32 (no quantization; ``g_bits`` >= 2)."""
+    w_bits = check_bits(w_bits, "w_bits", allow_32=True)
+    a_bits = check_bits(a_bits, "a_bits", allow_32=True)
+    g_bits = check_bits(g_bits, "g_bits", 2, allow_32=True)
+    return QConfig(weight=None if w_bits == 32 else DoReFaWeightQuantizer.with_args(bits=w_bits),
+                   activation=DoReFaActQuantizer.with_args(bits=a_bits),
+                   grad=None if g_bits == 32 else DoReFaGradQuantizer.with_args(bits=g_bits, rng=rng))
 
 
 # ----- switches over a whole model (torch.ao.quantization's functions) --------------------------
 def _each(model: Module, action: str) -> Module:
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             getattr(m, action)()
     return model
 

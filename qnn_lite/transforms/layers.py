@@ -1,4 +1,5 @@
-"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``.
+"""Quantized layers for simulation: ``QuantLinear``, ``QuantConv2d``, ``QuantAct``, ``QuantReLU``,
+``QuantReLU6``, ``QuantAdd``, ``QuantAdaptiveAvgPool2d``.
 
 Each wraps a float layer and *shares* its parameters (no copy): training a ``QuantLinear``
 trains the Linear's weight. The forward is the float layer's, with fake quantization
@@ -7,7 +8,11 @@ trains the Linear's weight. The forward is the float layer's, with fake quantiza
     x_hat = act_in(x)            (optional input quantizer)
     W_hat = weight_fake_quant(W)
     y     = x_hat @ W_hat^T + b  (or conv2d)
+    y     = grad_q(y)            (optional: identity forward, quantized gradient backward)
     y_hat = act_out(y)           (optional output quantizer)
+
+This is the one family of quantized layers: what is quantized, and how, is the ``QConfig``
+(min-max / MSE / histogram observers, LSQ, PACT, DoReFa W/A/G, ...), as in ``torch.ao``.
 
 The bias stays float here; integer conversion (``integer.py``) stores it as int32 with scale
 ``s_in * s_w``, which is within half a step of ``s_in * s_w`` — far below an output step.
@@ -22,11 +27,13 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
-from ..nn.layers import Conv2d, Linear
+from ..nn.layers import AdaptiveAvgPool2d, Conv2d, Linear
 from ..nn.module import Module
-from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
+from .fake_quant import FakeQuantize, QConfig
 
-__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QUANT_LAYERS"]
+__all__ = ["QuantLinear", "QuantConv2d", "QuantAct", "QuantReLU", "QuantReLU6", "QuantAdd",
+           "QuantAdaptiveAvgPool2d", "QUANT_LAYERS"]
 
 
 def _check_qconfig(qconfig) -> QConfig:
@@ -39,8 +46,8 @@ def _build(factory, what: str):
     if factory is None:
         return None
     m = factory()
-    if not isinstance(m, _FakeQuantBase):
-        raise TypeError(f"qconfig.{what}() must build a FakeQuantize / LearnedFakeQuantize module, "
+    if not isinstance(m, FakeQuantizeBase):
+        raise TypeError(f"qconfig.{what}() must build a quantizer module (a FakeQuantizeBase), "
                         f"got {type(m).__name__}")
     return m
 
@@ -63,6 +70,7 @@ class _QuantWeightLayer(Module):
         else:
             self.input_fake_quant = _build(qconfig.activation, "activation") if quantize_input else None
         self.output_fake_quant = _build(qconfig.activation, "activation") if quantize_output else None
+        self.grad_fake_quant = _build(qconfig.grad, "grad")
         self._input_stats = None  # (sum of inputs, count) while bias correction records
 
     def quantized_weight(self) -> Tensor:
@@ -79,6 +87,8 @@ class _QuantWeightLayer(Module):
         if self.input_fake_quant is not None:
             x = self.input_fake_quant(x)
         y = self._op(x, self.quantized_weight())
+        if self.grad_fake_quant is not None:
+            y = self.grad_fake_quant(y)
         if self.output_fake_quant is not None:
             y = self.output_fake_quant(y)
         return y
@@ -119,7 +129,8 @@ class QuantLinear(_QuantWeightLayer):
 class QuantConv2d(_QuantWeightLayer):
     """``y = act_out(conv2d(act_in(x), fq(W)) + b)``: a ``Conv2d`` with fake-quantized weight.
 
-    ``x (N, C, H, W)``, ``W (O, C, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``.
+    ``x (N, C, H, W)``, ``W (O, C / groups, KH, KW)`` shared with ``conv``, ``y (N, O, OH, OW)``;
+    ``dilation`` and ``groups`` (depthwise: ``groups = C``) are the float layer's.
     """
 
     _float_type = Conv2d
@@ -133,16 +144,15 @@ class QuantConv2d(_QuantWeightLayer):
 
     def _op(self, x, w):
         if self._input_stats is not None:
-            if self.groups != 1 or self.dilation != (1, 1):
-                raise ValueError(f"bias_correction records im2col columns of dense convs only, got "
-                                 f"groups={self.groups}, dilation={self.dilation}")
-            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding)
+            cols = F.im2col(x.data, self.kernel_size, self.stride, self.padding, self.dilation)
             self._record(cols)
         return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v, d in (("dilation", self.dilation, (1, 1)), ("groups", self.groups, 1))
+                        if v != d)
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}{extra}")
 
 
 class QuantAct(Module):
@@ -165,6 +175,35 @@ class QuantReLU(QuantAct):
 
     def forward(self, x):
         return self.fake_quant(F.relu(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantReLU6(QuantAct):
+    """``y = fq(relu6(x))`` (MobileNetV2): the integer kernel folds ReLU6 into the output clamp,
+    ``[max(quant_min, z), min(quant_max, z + round(6 / s))]`` — exact, since rounding is monotone."""
+
+    def forward(self, x):
+        return self.fake_quant(F.relu6(x if isinstance(x, Tensor) else Tensor(x)))
+
+
+class QuantAdd(QuantAct):
+    """``y = fq(a + b)``: a residual sum with its own output quantizer. The integer kernel
+    requantizes both inputs to the output scale (``requant.quantized_add``; TFLite's ``Add``)."""
+
+    def forward(self, a, b):
+        a = a if isinstance(a, Tensor) else Tensor(a)
+        return self.fake_quant(a + b)
+
+
+class QuantAdaptiveAvgPool2d(QuantAct):
+    """``y = fq(adaptive_avg_pool2d(x, output_size))``: a mean of codes is off the grid, so the pool
+    gets its own output quantizer (TFLite's ``MEAN`` also has output qparams)."""
+
+    def __init__(self, qconfig, output_size=1):
+        super().__init__(qconfig)
+        self.output_size = output_size
+
+    def forward(self, x):
+        return self.fake_quant(F.adaptive_avg_pool2d(x if isinstance(x, Tensor) else Tensor(x), self.output_size))
 
 
 QUANT_LAYERS = (QuantLinear, QuantConv2d)

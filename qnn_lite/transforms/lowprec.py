@@ -15,29 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd as ag
-from ..nn import Linear, Module
+from ..nn import Linear
 from ..optim import Optimizer
-from ..quantizers.learned import dorefa_act, dorefa_weight, quantize_grad
 from ..quantizers.stochastic import stochastic_round
-from ..validate import check_rng
+from ..validate import as_float, check_choice, check_int, check_number, check_positive, check_rng
+from .fake_quant import dorefa_qconfig
+from .layers import QuantAct, QuantLinear
 
 __all__ = ["fixed_point_round", "simulate_updates", "FixedPointSGD", "deterministic_grad_quantize",
            "DoReFaLinear", "DoReFaActivation"]
 
 ROUNDINGS = ("nearest", "stochastic")
-
-
-def _int(value, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int in {low}..{high}, got {value!r}")
-    return int(value)
-
-
-def _rounding(rounding: str) -> str:
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
-    return rounding
 
 
 # ----- Gupta et al. (2015): fixed point and its rounding -------------------------------------------
@@ -48,11 +36,11 @@ def fixed_point_round(x, int_bits: int, frac_bits: int, rounding: str = "nearest
     :func:`~qnn_lite.quantizers.stochastic.stochastic_round` (``"stochastic"``, needs ``rng``).
     Word length ``int_bits + frac_bits`` in 2..32. Returns an array of ``x``'s dtype (float32 for ints).
     """
-    il = _int(int_bits, "int_bits", 1, 31)
-    fl = _int(frac_bits, "frac_bits", 0, 30)
+    il = check_int(int_bits, "int_bits", 1, 31)
+    fl = check_int(frac_bits, "frac_bits", 0, 30)
     if not 2 <= il + fl <= 32:
         raise ValueError(f"int_bits + frac_bits (the word length) must be in 2..32, got {il + fl}")
-    _rounding(rounding)
+    check_choice(rounding, "rounding", ROUNDINGS)
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float32)
@@ -78,12 +66,11 @@ def simulate_updates(w0: float, update: float, steps: int, int_bits: int, frac_b
     row ``r`` is one run (stochastic runs differ; nearest runs are identical). The exact,
     unrounded result is ``w0 + steps * update``.
     """
-    steps = _int(steps, "steps", 0, 10 ** 7)
-    runs = _int(runs, "runs", 1, 10 ** 6)
-    _rounding(rounding)
-    for name, v in (("w0", w0), ("update", update)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v):
-            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    steps = check_int(steps, "steps", 0, 10 ** 7)
+    runs = check_int(runs, "runs", 1, 10 ** 6)
+    check_choice(rounding, "rounding", ROUNDINGS)
+    check_number(w0, "w0")
+    check_number(update, "update")
     if rounding == "stochastic":
         if rng is None:
             raise ValueError("rng must be a np.random.Generator or int seed for rounding='stochastic', got None")
@@ -105,10 +92,9 @@ class FixedPointSGD(Optimizer):
     """
 
     def __init__(self, params, lr: float, int_bits: int, frac_bits: int, rounding: str = "nearest", rng=None):
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        lr = check_positive(lr, "lr")
         fixed_point_round(np.zeros(1, np.float32), int_bits, frac_bits)   # validates int_bits, frac_bits
-        _rounding(rounding)
+        check_choice(rounding, "rounding", ROUNDINGS)
         if rounding == "stochastic" and rng is None:
             raise ValueError("rng must be a np.random.Generator or int seed for rounding='stochastic', got None")
         super().__init__(params, dict(lr=float(lr)))
@@ -131,10 +117,8 @@ def deterministic_grad_quantize(g, bits: int) -> np.ndarray:
 
     The biased counterpart of :func:`~qnn_lite.quantizers.learned.dorefa_grad` (per-tensor max).
     """
-    bits = _int(bits, "bits", 1, 16)
-    g = np.asarray(g)
-    if g.dtype.kind != "f" or not np.isfinite(g).all():
-        raise ValueError("g must be a finite floating array")
+    bits = check_int(bits, "bits", 1, 16)
+    g = as_float(g, "g", allow_empty=True)
     m = np.abs(g).max() if g.size else 0.0
     if m == 0:
         return np.zeros_like(g)
@@ -142,50 +126,36 @@ def deterministic_grad_quantize(g, bits: int) -> np.ndarray:
     return (2 * m * (np.rint((g / (2 * m) + 0.5) * n) / n - 0.5)).astype(g.dtype)
 
 
-# ----- DoReFa-Net (Zhou et al., 2016): W / A / G bits --------------------------------------------------
-def _bits32(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (1 <= value <= 16 or value == 32):
-        raise ValueError(f"{name} must be an int in 1..16 or 32 (full precision), got {value!r}")
-    return int(value)
-
-
-class DoReFaLinear(Linear):
+# ----- DoReFa-Net (Zhou et al., 2016): W / A / G bits, as configurations of the QConfig-driven layers ---
+class DoReFaLinear(QuantLinear):
     """$y = x\\, Q_W(W)^\\top + b$ with DoReFa ``w_bits`` weights; the gradient flowing back into $y$ is quantized to ``g_bits``.
 
-    ``w_bits`` / ``g_bits`` = 32: no quantization. ``rng`` feeds the gradient quantizer's
-    noise (per-sample max, as in the paper). Shapes: ``(N, in) -> (N, out)``.
+    A ``QuantLinear`` over a fresh ``Linear(in_features, out_features, bias, generator)`` with
+    ``dorefa_qconfig(w_bits, g_bits=g_bits, rng=rng)``. ``w_bits`` / ``g_bits`` = 32: no
+    quantization. ``rng`` feeds the gradient quantizer's noise (per-sample max, as in the paper).
+    Shapes: ``(N, in) -> (N, out)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, w_bits: int, g_bits: int, rng=0,
+    def __init__(self, in_features: int, out_features: int, w_bits: int, g_bits: int = 32, rng=0,
                  bias: bool = True, generator=None):
-        super().__init__(in_features, out_features, bias=bias, generator=generator)
-        self.w_bits, self.g_bits = _bits32(w_bits, "w_bits"), _bits32(g_bits, "g_bits")
-        if self.g_bits == 1:
-            raise ValueError("g_bits must be >= 2 (one bit leaves the gradient a constant), got 1")
-        self.rng = check_rng(rng)
-
-    def forward(self, x):
-        w = self.weight if self.w_bits == 32 else dorefa_weight(self.weight, self.w_bits)
-        y = ag.matmul(x, ag.transpose(w, 0, 1))
-        if self.bias is not None:
-            y = y + self.bias
-        return y if self.g_bits == 32 else quantize_grad(y, self.g_bits, self.rng, per_sample=True)
+        qconfig = dorefa_qconfig(w_bits=w_bits, g_bits=g_bits, rng=rng)
+        super().__init__(Linear(in_features, out_features, bias=bias, generator=generator), qconfig)
+        self.w_bits, self.g_bits = w_bits, g_bits
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", w_bits={self.w_bits}, g_bits={self.g_bits}"
 
 
-class DoReFaActivation(Module):
-    """$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$ on ``2**bits`` levels; ``bits=32``: the clip alone."""
+class DoReFaActivation(QuantAct):
+    """$y = \\mathrm{quantize}_k(\\mathrm{clip}(x, 0, 1))$ on ``2**bits`` levels; ``bits=32``: the clip alone.
+
+    A ``QuantAct`` with ``dorefa_qconfig(a_bits=bits)``. ``bits=1`` gives 0/1 activations with the
+    STE on [0, 1] (the tie $x = 1/2$ goes to 0: ``rint`` rounds half to even).
+    """
 
     def __init__(self, bits: int):
-        super().__init__()
-        self.bits = _bits32(bits, "bits")
-
-    def forward(self, x):
-        return ag.clip(x, 0.0, 1.0) if self.bits == 32 else dorefa_act(x, self.bits)
+        super().__init__(dorefa_qconfig(a_bits=bits))
+        self.bits = bits
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}"
-
-

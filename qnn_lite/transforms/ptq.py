@@ -11,8 +11,9 @@ The pipeline (torch's eager mode in miniature; Jacob et al., 2018; Krishnamoorth
 **Where activations are quantized** (one quantizer per tensor an integer kernel would store):
 at the model input (``quant_in``), and at the output of every Linear / Conv2d — after the
 ReLU when one follows (``QuantReLU``, ReLU folded into the integer clamp), else inside the
-layer (``output_fake_quant``). MaxPool2d and Flatten keep the quantization grid, so they
-need no quantizer. Weights are quantized inside ``QuantLinear`` / ``QuantConv2d``.
+layer (``output_fake_quant``); a ReLU6 is folded the same way (``QuantReLU6``). A residual
+``Add`` becomes ``QuantAdd`` and a global average pool ``QuantAdaptiveAvgPool2d`` (each with an
+output quantizer). MaxPool2d and Flatten keep the quantization grid, so they need no quantizer. Weights are quantized inside ``QuantLinear`` / ``QuantConv2d``.
 
 Per-layer configs (mixed precision): ``qconfig`` may be a dict ``{name or type: QConfig or
 None}``; a module's entry is looked up by its name in ``model.named_modules()``, then by its
@@ -27,10 +28,13 @@ import numpy as np
 
 from ..autograd.tensor import no_grad
 from ..nn.containers import Sequential
-from ..nn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear, ReLU
+from ..nn.layers import (Add, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Identity, Linear,
+                         ReLU, ReLU6)
 from ..nn.module import Module, Parameter
-from .fake_quant import FakeQuantize, QConfig, _FakeQuantBase
-from .layers import QUANT_LAYERS, QuantAct, QuantConv2d, QuantLinear, QuantReLU
+from ..quantizers.base import FakeQuantizeBase
+from .fake_quant import FakeQuantize, QConfig
+from .layers import (QUANT_LAYERS, QuantAct, QuantAdaptiveAvgPool2d, QuantAdd, QuantConv2d, QuantLinear,
+                     QuantReLU, QuantReLU6)
 
 __all__ = ["fuse_conv_bn", "fuse_linear_bn", "fuse_modules", "prepare", "calibrate", "convert",
            "bias_correction", "ptq"]
@@ -120,7 +124,7 @@ def _quant_layer(layer, cfg, quantize_output):
 
 
 def _prepare_children(module: Module, prefix: str, look) -> None:
-    """Replace, in place, the Linear / Conv2d children of ``module`` (recursively)."""
+    """Replace, in place, the Linear / Conv2d / Add / AdaptiveAvgPool2d children of ``module`` (recursively)."""
     names = list(module._modules)
     seq = isinstance(module, Sequential)
     for i, name in enumerate(names):
@@ -136,11 +140,16 @@ def _prepare_children(module: Module, prefix: str, look) -> None:
                     if not isinstance(module._modules[later], (Identity, Dropout)):
                         nxt = later
                         break
-            relu_next = nxt is not None and type(module._modules[nxt]) is ReLU
-            _replace(module, name, _quant_layer(child, cfg, quantize_output=not relu_next))
-            if relu_next and cfg.activation is not None:
-                _replace(module, nxt, QuantReLU(cfg))
-        elif child is not None and not isinstance(child, (_FakeQuantBase, *QUANT_LAYERS, QuantAct)):
+            act = None if nxt is None else {ReLU: QuantReLU, ReLU6: QuantReLU6}.get(type(module._modules[nxt]))
+            _replace(module, name, _quant_layer(child, cfg, quantize_output=act is None))
+            if act is not None and cfg.activation is not None:
+                _replace(module, nxt, act(cfg))
+        elif type(child) in (Add, AdaptiveAvgPool2d):
+            cfg = look(full, child)
+            if cfg is not None and cfg.activation is not None:
+                _replace(module, name, QuantAdd(cfg) if type(child) is Add
+                         else QuantAdaptiveAvgPool2d(cfg, child.output_size))
+        elif child is not None and not isinstance(child, (FakeQuantizeBase, *QUANT_LAYERS, QuantAct)):
             _prepare_children(child, f"{full}.", look)
 
 
@@ -167,7 +176,7 @@ def prepare(model: Module, qconfig, inplace: bool = False) -> Module:
         else:
             model = Sequential(OrderedDict([("quant_in", quant_in), ("model", model)]))
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
             m.disable_fake_quant() if isinstance(m, FakeQuantize) else m.enable_fake_quant()
     return model
@@ -189,7 +198,7 @@ def calibrate(model: Module, loader, num_batches: int | None = None) -> Module:
     observer on, so they see the activations; fake-quant flags are left as they are."""
     model.eval()
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
     seen = 0
     with no_grad():
@@ -211,7 +220,7 @@ def convert(model: Module, inplace: bool = False) -> Module:
             with no_grad():
                 m.quantized_weight()   # observe the weight once
     for m in model.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.freeze()
     return model.eval()
 
@@ -249,9 +258,12 @@ def bias_correction(float_model: Module, quant_model: Module, loader, num_batche
             raise ValueError("loader must yield at least one batch, got none")
         with no_grad():
             w_q = q.quantized_weight().data.astype(np.float64)
-        # im2col columns run over (c, kh, kw), the order of weight.reshape(O, -1)
+        # im2col columns run over (c, kh, kw), the order of weight.reshape(O, -1); a grouped conv's
+        # output o reads only the columns of its group's input channels
         w_err = (w_q - f.weight.data.astype(np.float64)).reshape(w_q.shape[0], -1)
-        shift = w_err @ (total / n)
+        groups = getattr(q, "groups", 1)
+        mean_in = (total / n).reshape(groups, -1)
+        shift = np.einsum("gok,gk->go", w_err.reshape(groups, -1, w_err.shape[1]), mean_in).reshape(-1)
         if q.bias is None:
             q.bias = Parameter(np.zeros(w_q.shape[0], np.float32))
         q.bias.data[...] = (q.bias.data - shift).astype(np.float32)

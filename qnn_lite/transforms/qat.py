@@ -1,8 +1,8 @@
 """Quantization-aware training: train *through* the fake quantizers with the straight-through estimator.
 
 The forward sees quantized weights and activations; the backward treats rounding as the
-identity inside the range (``uniform.FakeQuantize``'s STE; Bengio et al., 2013; Jacob et al.,
-2018). Two ways in:
+identity inside the range (``uniform.FakeQuantize``'s STE: Hinton, 2012; Bengio et al., 2013;
+Jacob et al., 2018). Two ways in:
 
 * ``prepare_qat(model, qconfig)``: from a float model; fake quant on from the start and the
   observers on while training (their qparams follow the data).
@@ -12,7 +12,7 @@ identity inside the range (``uniform.FakeQuantize``'s STE; Bengio et al., 2013; 
 from __future__ import annotations
 
 from ..nn.module import Module
-from .fake_quant import _FakeQuantBase
+from ..quantizers.base import FakeQuantizeBase
 from .ptq import prepare
 
 __all__ = ["prepare_qat"]
@@ -22,7 +22,7 @@ def prepare_qat(model: Module, qconfig, inplace: bool = False) -> Module:
     """``prepare`` with fake quant on and observers on, in training mode (torch's ``prepare_qat``)."""
     qm = prepare(model, qconfig, inplace=inplace)
     for m in qm.modules():
-        if isinstance(m, _FakeQuantBase):
+        if isinstance(m, FakeQuantizeBase):
             m.enable_observer()
             m.enable_fake_quant()
     return qm.train()

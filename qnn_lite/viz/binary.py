@@ -116,7 +116,7 @@ class EDEWidget(FigureWidget):
     (``line``; every epoch's curve faint), right the forward surrogate $k \\tanh(t x)$ against sign(x).
     """
 
-    def __init__(self, epochs: int = 10, epoch: int = 0, t_min: float = 1e-3, t_max: float = 10.0,
+    def __init__(self, epochs: int = 10, epoch: int = 0, t_min: float = 0.1, t_max: float = 10.0,
                  x_max: float = 1.5):
         import ipywidgets as widgets
 
@@ -166,7 +166,7 @@ class EDEWidget(FigureWidget):
         self._refresh()
 
 
-def ede_widget(epochs: int = 10, epoch: int = 0, t_min: float = 1e-3, t_max: float = 10.0,
+def ede_widget(epochs: int = 10, epoch: int = 0, t_min: float = 0.1, t_max: float = 10.0,
                x_max: float = 1.5) -> EDEWidget:
     """Build the chapter-06 widget: see :class:`EDEWidget`."""
     return EDEWidget(epochs=epochs, epoch=epoch, t_min=t_min, t_max=t_max, x_max=x_max)

@@ -12,24 +12,17 @@ once, as the cell's value). Each carries what it drew in ``fig.drawn`` (a dict) 
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..validate import check_int
+
 __all__ = ["plot_packing", "bitplanes", "plot_bitplanes", "plot_benchmark", "plot_bitserial_cost"]
 
 WORD = 64
 _ONE, _ZERO, _PAD = "#2b6cb0", "#e2e8f0", "#ffffff"
-
-
-def _check_int(value, name, low, high=None):
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not ok or value < low or (high is not None and value > high):
-        allowed = f"an int in {low}..{high}" if high is not None else f"an int >= {low}"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
 
 
 # ----- bit packing ----------------------------------------------------------------------------
@@ -81,7 +74,7 @@ def plot_packing(row, figsize=(10, 2.6)) -> Figure:
 # ----- bit planes -----------------------------------------------------------------------------
 def bitplanes(x, bits: int, signed: bool = False) -> np.ndarray:
     """Bit planes $c_m(x)$ of integers ``x`` (two's complement if signed): ``(bits,) + x.shape`` uint8."""
-    bits = _check_int(bits, "bits", 1, 8)
+    bits = check_int(bits, "bits", 1, 8)
     x = np.asarray(x)
     if x.dtype.kind not in "iu":
         raise TypeError(f"x must be an integer array, got {x.dtype}")

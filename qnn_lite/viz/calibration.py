@@ -34,6 +34,7 @@ from ..transforms.record import activation_quantizers, ptq_from_samples, record_
 from ..quantizers.uniform import calc_qparams, fake_quantize
 from ..train import evaluate
 from ._widget import FigureWidget
+from ..validate import check_bits
 
 __all__ = ["OBSERVERS", "WIDGET_OBSERVERS", "remembering_range", "observer_ranges", "plot_observer_ranges", "CalibrationWidget", "calibration_widget"]
 
@@ -88,12 +89,6 @@ def _observer_names(observers):
     return names
 
 
-def _bits(bits, name="bits"):
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
-        raise ValueError(f"{name} must be an int in 2..16, got {bits!r}")
-    return int(bits)
-
-
 def observer_ranges(x, bits: int = 8, observers=None, num_batches: int = 10, signed: bool = False) -> list[dict]:
     """Feed ``x`` to each observer in ``num_batches`` equal chunks (in order); one row per observer.
 
@@ -106,7 +101,7 @@ def observer_ranges(x, bits: int = 8, observers=None, num_batches: int = 10, sig
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError(f"x must be a non-empty finite array, got {x.size} values "
                          f"with {int((~np.isfinite(x)).sum()) if x.size else 0} non-finite")
-    bits = _bits(bits)
+    bits = check_bits(bits, "bits", 2)
     if isinstance(num_batches, bool) or not isinstance(num_batches, (int, np.integer)) \
             or not 1 <= num_batches <= x.size:
         raise ValueError(f"num_batches must be an int in 1..{x.size}, got {num_batches!r}")
@@ -196,7 +191,7 @@ class CalibrationWidget(FigureWidget):
         self.observers = _observer_names(observers)
         if not isinstance(bits_options, (tuple, list)) or not bits_options:
             raise ValueError(f"bits_options must be a non-empty tuple of ints in 2..16, got {bits_options!r}")
-        self.bits_options = tuple(sorted({_bits(b, "bits_options[i]") for b in bits_options}))
+        self.bits_options = tuple(sorted({check_bits(b, "bits_options[i]", 2) for b in bits_options}))
         observer = self.observers[0] if observer is None else observer
         bits = self.bits_options[-1] if bits is None else bits
         for arg, v, allowed in (("observer", observer, self.observers), ("bits", bits, self.bits_options)):
@@ -204,7 +199,7 @@ class CalibrationWidget(FigureWidget):
                 raise ValueError(f"{arg} must be one of {list(allowed)}, got {v!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.w_bits, self.per_channel = _bits(w_bits, "w_bits"), bool(per_channel)
+        self.w_bits, self.per_channel = check_bits(w_bits, "w_bits", 2), bool(per_channel)
         self.float_accuracy = evaluate(model, test_loader)
         self.calibration_sets = {k: np.asarray(getattr(v, "data", v), np.float32) for k, v in calibration_sets.items()}
         # ----- precompute: activations and histograms per (set, layer), PTQ per (set, observer, bits)

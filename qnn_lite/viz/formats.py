@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..quantizers.format_values import count_values, representable_values, spacing
-from ..quantizers.formats import decode_bits, get_format, round_to_format
+from ..quantizers.format_values import decode_bits
+from ..quantizers.formats import get_format, round_to_format
 from ..quantizers.metrics import mse, sqnr_db
 from ..quantizers.uniform import calc_qparams, qrange
 from ._widget import FigureWidget

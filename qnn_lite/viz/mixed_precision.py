@@ -17,7 +17,8 @@ from ..transforms.sensitivity import evaluate_arrays, ptq_sensitivity
 from ..validate import check_choice
 from ._widget import FigureWidget
 
-__all__ = ["MixedPrecisionWidget", "mixed_precision_widget", "plot_sensitivity", "plot_frontier", "BUDGET_METRICS"]
+__all__ = ["MixedPrecisionWidget", "mixed_precision_widget", "plot_sensitivity", "plot_frontier", "plot_layer_values",
+           "BUDGET_METRICS"]
 
 BUDGET_METRICS = ("bitops", "cycles", "size")
 SHOWN = ("size", "bitops", "cycles", "energy")
@@ -27,11 +28,24 @@ def _label(o) -> str:
     return f"w{o[0]}/a{o[1]}"
 
 
+def _short(name: str) -> str:
+    """A tick label: ``features.block4.conv.1.0`` -> ``block4.1``, ``features.stem.0`` -> ``stem``."""
+    parts = [p for p in name.split(".") if p not in ("features", "conv")]
+    if len(parts) > 1 and parts[-1] == "0":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _ticks(ax, names) -> None:
+    ax.set_xticks(np.arange(len(names)), [_short(n) for n in names], rotation=90 if len(names) > 8 else 0,
+                  fontsize=7 if len(names) > 8 else 9)
+
+
 class MixedPrecisionWidget(FigureWidget):
     """One ``w/a`` selector per Conv2d / Linear of ``model``, or a budget slider driving the allocator.
 
     ``X, y``: the evaluation arrays; ``calib``: inputs for PTQ calibration (default ``X``);
-    ``bits``: the widths offered (every ``(w, a)`` pair); ``sensitivity``: ``{layer: {(w, a): score}}``
+    ``bits``: the widths offered (every ``(w, a)`` pair, or only ``w == a`` if ``tie``); ``sensitivity``: ``{layer: {(w, a): score}}``
     (default: ``ptq_sensitivity(...).table("delta_loss")`` on ``X, y``); ``array``: the
     ``BitFusionArray`` that runs the network (16 x 16).
 
@@ -45,13 +59,14 @@ class MixedPrecisionWidget(FigureWidget):
     """
 
     def __init__(self, model, X, y, calib=None, bits=(2, 4, 8), sensitivity=None, array=None,
-                 mode: str = "manual", metric: str = "bitops", budget: float = 0.5, method: str = "dp"):
+                 mode: str = "manual", metric: str = "bitops", budget: float = 0.5, method: str = "dp",
+                 tie: bool = False):
         import ipywidgets as widgets
 
         self.model, self.X, self.y = model, np.asarray(X, np.float32), np.asarray(y)
         self.calib = self.X if calib is None else np.asarray(calib, np.float32)
         self.array = array or BitFusionArray()
-        self.options = bit_options(bits)
+        self.options = bit_options(bits, tie)
         self.specs = layer_specs(model, self.X[:1])
         self.names = [s.name for s in self.specs]
         self.costs = {m: cost_table(self.specs, self.options, m, array=self.array) for m in SHOWN}
@@ -71,10 +86,11 @@ class MixedPrecisionWidget(FigureWidget):
         }
         for n in self.names:
             self.controls[n] = widgets.Dropdown(options=[(_label(o), o) for o in self.options], value=top,
-                                                description=f"layer {n}")
+                                                description=_short(n), layout=widgets.Layout(width="210px"))
         self.text = widgets.HTML()
         self.box = widgets.VBox([widgets.HBox([self.controls[k] for k in ("mode", "metric", "method")]),
-                                 self.controls["budget"], widgets.HBox([self.controls[n] for n in self.names]),
+                                 self.controls["budget"], widgets.GridBox([self.controls[n] for n in self.names],
+                                                                layout=widgets.Layout(grid_template_columns="repeat(4, 220px)")),
                                  self.text])
         self.fig = Figure(figsize=(10, 3.2), layout="constrained")
         self.ax_bits, self.ax_cost = self.fig.subplots(1, 2)
@@ -137,7 +153,7 @@ class MixedPrecisionWidget(FigureWidget):
         ax.clear()
         ax.bar(x - 0.2, [r["bits"][n][0] for n in self.names], 0.4, label="weight bits", color="tab:blue")
         ax.bar(x + 0.2, [r["bits"][n][1] for n in self.names], 0.4, label="input bits", color="tab:orange")
-        ax.set_xticks(x, self.names)
+        _ticks(ax, self.names)
         ax.set_yticks(sorted({b for o in self.options for b in o}))
         ax.set_xlabel("layer")
         ax.legend(fontsize=8)
@@ -147,7 +163,7 @@ class MixedPrecisionWidget(FigureWidget):
         for k, (m, c) in enumerate((("bitops", "tab:green"), ("cycles", "tab:red"))):
             share = [r["per_layer"][n][m] / r[m] for n in self.names]
             ax.bar(x + (k - 0.5) * 0.4, share, 0.4, label=m, color=c)
-        ax.set_xticks(x, self.names)
+        _ticks(ax, self.names)
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of the network")
         ax.legend(fontsize=8)
@@ -174,7 +190,7 @@ def plot_sensitivity(table: dict, options=None, ylabel: str = "loss increase", f
     x = np.arange(len(names))
     for k, o in enumerate(options):
         ax.bar(x + (k - (len(options) - 1) / 2) * width, [table[n][o] for n in names], width, label=_label(o))
-    ax.set_xticks(x, names)
+    _ticks(ax, names)
     ax.set_xlabel("layer")
     ax.set_ylabel(ylabel)
     ax.axhline(0, color="0.5", lw=0.8)
@@ -201,4 +217,21 @@ def plot_frontier(points: list, metrics=("bitops", "cycles"), figsize=(10, 3.4))
         ax.set_xlabel({"bitops": "BitOPs", "cycles": "BitFusion cycles"}.get(m, m))
         ax.set_ylabel("accuracy")
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_layer_values(values: dict, errors: dict | None = None, ylabel: str = "", highlight=(),
+                      figsize=(8, 2.8)) -> Figure:
+    """One bar per layer of ``values = {layer: number}`` with optional ``errors = {layer: +-}`` as error
+    bars; layers in ``highlight`` (e.g. the depthwise ones) drawn in another colour."""
+    names = list(values)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    colors = ["tab:orange" if n in highlight else "tab:blue" for n in names]
+    ax.bar(x, [values[n] for n in names], 0.7, color=colors,
+           yerr=None if errors is None else [errors[n] for n in names], capsize=2)
+    _ticks(ax, names)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_ylabel(ylabel)
     return fig

@@ -111,10 +111,10 @@ def plot_sqnr_vs_bits(rows: list[dict], figsize=(5, 3)) -> Figure:
     return fig
 
 
-def plot_channel_ranges(w, axis: int = 0, ax=None, title: str | None = None):
+def plot_channel_ranges(w, ch_axis: int = 0, ax=None, title: str | None = None):
     """One bar per output channel from its min to its max, the per-tensor [min, max] as dashed lines."""
     w = _weights(w)
-    flat = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+    flat = np.moveaxis(w, ch_axis, 0).reshape(w.shape[ch_axis], -1)
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     if ax is None:
         ax = Figure(figsize=(6, 2.6), layout="constrained").subplots()
@@ -178,22 +178,22 @@ class UniformWidget(FigureWidget):
     """
 
     def __init__(self, w, bits: int = 4, scheme: str = "affine", per_channel: bool = False, clip: float = 1.0,
-                 axis: int = 0, bins: int = 100):
+                 ch_axis: int = 0, bins: int = 100):
         import ipywidgets as widgets
 
         self.w = _weights(w)
         if self.w.ndim < 2:
-            raise ValueError(f"w must be a weight with channels on axis {axis} (ndim >= 2), got shape {self.w.shape}")
+            raise ValueError(f"w must be a weight with channels on axis {ch_axis} (ndim >= 2), got shape {self.w.shape}")
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
         if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
             raise ValueError(f"bits must be an int in 2..8, got {bits!r}")
         if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0.05 <= clip <= 1:
             raise ValueError(f"clip must be a number in [0.05, 1], got {clip!r}")
-        if isinstance(axis, bool) or not isinstance(axis, int) or not -self.w.ndim <= axis < self.w.ndim:
-            raise ValueError(f"axis must be an int in [-{self.w.ndim}, {self.w.ndim}), got {axis!r}")
-        self.axis = axis
-        flat = np.moveaxis(self.w, axis, 0).reshape(self.w.shape[axis], -1)
+        if isinstance(ch_axis, bool) or not isinstance(ch_axis, int) or not -self.w.ndim <= ch_axis < self.w.ndim:
+            raise ValueError(f"ch_axis must be an int in [-{self.w.ndim}, {self.w.ndim}), got {ch_axis!r}")
+        self.ch_axis = ch_axis
+        flat = np.moveaxis(self.w, ch_axis, 0).reshape(self.w.shape[ch_axis], -1)
         spans = flat.max(axis=1) - flat.min(axis=1)
         self.channels = {"widest": int(np.argmax(spans)), "narrowest": int(np.argmin(spans))}
         self.counts, self.edges = np.histogram(self.w, bins=bins)
@@ -227,7 +227,7 @@ class UniformWidget(FigureWidget):
         pc, clip = bool(self.controls["per_channel"].value), float(self.controls["clip"].value)
         sym = scheme == "symmetric"
         r = self.result = quant_error(self.w, bits=b, symmetric=sym, narrow=sym, per_channel=pc, clip=clip,
-                                      axis=self.axis)
+                                      ch_axis=self.ch_axis)
         self.readout = {"bits": b, "scheme": scheme, "per_channel": pc, "clip": clip,
                         "levels": r["quant_max"] - r["quant_min"] + 1,
                         **{k: r[k] for k in ("mse", "rounding_mse", "clipping_mse", "clipped_fraction", "sqnr_db")}}
@@ -263,6 +263,6 @@ class UniformWidget(FigureWidget):
 
 
 def uniform_widget(w, bits: int = 4, scheme: str = "affine", per_channel: bool = False, clip: float = 1.0,
-                   axis: int = 0) -> UniformWidget:
-    """Build the chapter-03 widget over the weight ``w`` (channels on ``axis``): see :class:`UniformWidget`."""
-    return UniformWidget(w, bits=bits, scheme=scheme, per_channel=per_channel, clip=clip, axis=axis)
+                   ch_axis: int = 0) -> UniformWidget:
+    """Build the chapter-03 widget over the weight ``w`` (channels on ``ch_axis``): see :class:`UniformWidget`."""
+    return UniformWidget(w, bits=bits, scheme=scheme, per_channel=per_channel, clip=clip, ch_axis=ch_axis)

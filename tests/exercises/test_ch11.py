@@ -103,3 +103,28 @@ def test_brute_force_knapsack_and_another_front_order_pass():
     assert r.points == r.max_points, r.report()
     r = check("11.4", _front("ok"), quiet=True)
     assert r.points == r.max_points, r.report()
+
+
+def test_hidden_cases_pass_right_answers_and_reject_wrong_ones():
+    from exercises.registry import chapter_exercises
+    from exercises.runner import Fail
+    from qnn_lite.transforms.mixed_precision import pareto_front
+
+    def brute(sens, cost, budget):
+        ok = [ch for ch in itertools.product(*(range(len(r)) for r in sens))
+              if sum(cost[i][j] for i, j in enumerate(ch)) <= budget]
+        return list(min(ok, key=lambda ch: sum(sens[i][j] for i, j in enumerate(ch))))
+    right = {"11.1": _bitops("ok"), "11.2": lambda A, V: float(np.mean([V[:, j] @ A @ V[:, j] for j in range(V.shape[1])])),
+             "11.3": brute, "11.4": lambda c, a: pareto_front(c, [-x for x in a])}
+    exercises = chapter_exercises("11", hidden=True)
+    assert [len(ex.hidden_cases) for ex in exercises] == [1, 1, 1, 1]
+    for ex in exercises:
+        for case in ex.hidden_cases:
+            case.run(right[ex.id])
+    for exercise, fn, hint in WRONG:
+        ex = next(e for e in exercises if e.id == exercise)
+        if exercise == "11.3" and hint == "<=, not <":
+            continue                     # the hidden budgets are not met exactly by the best choice
+        with pytest.raises((Fail, ValueError)):    # a student function that raises fails the case too
+            for case in ex.hidden_cases:
+                case.run(fn)

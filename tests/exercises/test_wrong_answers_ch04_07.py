@@ -129,7 +129,7 @@ def _twn(kind):
 
 
 def _ede(kind):
-    def f(e, E, t_min=1e-3, t_max=10.0):
+    def f(e, E, t_min=0.1, t_max=10.0):
         if kind == "linear":
             t = t_min + (t_max - t_min) * e / E
         else:

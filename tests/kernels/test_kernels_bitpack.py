@@ -142,3 +142,21 @@ def test_scalar_popcount_intrinsic():
 
     words = np.array([0, 1, 2**64 - 1, 0x8000000000000001, 12345678987654321], np.uint64)
     assert count_all(words) == int(np.bitwise_count(words).sum()) == 0 + 1 + 64 + 2 + bin(12345678987654321).count("1")
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 63, 64, 65, 130, 576])
+def test_bool_rows_pack_like_pm1_rows(k):
+    # bool rows take the np.packbits path; it must give the float path's words bit for bit
+    bits = np.random.default_rng(k).random((5, k)) < 0.5
+    pm1 = np.where(bits, np.float32(1), np.float32(-1))
+    got = pack_rows(bits)
+    assert got.dtype == np.uint64 and got.shape == (5, num_words(k))
+    np.testing.assert_array_equal(got, pack_rows(pm1))
+    if k:
+        np.testing.assert_array_equal(unpack_rows(got, k, dtype=bool), bits)
+
+
+def test_bool_row_by_hand():
+    row = np.zeros((1, 66), bool)
+    row[0, [0, 3, 64]] = True                    # bit k -> word k // 64, bit k % 64, LSB first
+    np.testing.assert_array_equal(pack_rows(row), np.array([[0b1001, 0b1]], np.uint64))

@@ -37,8 +37,8 @@ def test_binarize_values_and_estimators():
 # ----- XNOR-Net --------------------------------------------------------------------------------
 def test_xnor_alpha_hand_case():
     np.testing.assert_allclose(xnor_alpha(W), [2.0, 1 / 3])                    # per output channel (rows)
-    np.testing.assert_allclose(xnor_alpha(W, axis=None), 7 / 6)
-    np.testing.assert_allclose(xnor_alpha(W, axis=1), [0.75, 1.25, 1.5])
+    np.testing.assert_allclose(xnor_alpha(W, ch_axis=None), 7 / 6)
+    np.testing.assert_allclose(xnor_alpha(W, ch_axis=1), [0.75, 1.25, 1.5])
     np.testing.assert_allclose(xnor_binarize(W).data, [[2, -2, 2], [-1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
 
 
@@ -47,7 +47,7 @@ def test_alpha_mean_abs_minimises_the_error_on_a_grid():
     b = np.where(w >= 0, 1.0, -1.0)
     grid = np.linspace(0, 2 * np.abs(w).max(), 4001)
     errors = ((w[None, :] - grid[:, None] * b[None, :]) ** 2).sum(axis=1)
-    alpha = float(xnor_alpha(w, axis=None))
+    alpha = float(xnor_alpha(w, ch_axis=None))
     assert abs(grid[np.argmin(errors)] - alpha) <= grid[1] - grid[0]
     assert ((w - alpha * b) ** 2).sum() <= errors.min() + 1e-12
 
@@ -56,7 +56,7 @@ def test_sign_is_the_best_binary_code():
     w = np.array([0.3, -1.2, 0.05, 2.0, -0.4, 0.9])
     best = min(((w - (w @ np.array(b)) / w.size * np.array(b)) ** 2).sum()      # optimal alpha for each B
                for b in itertools.product((-1.0, 1.0), repeat=w.size))
-    np.testing.assert_allclose(((w - xnor_binarize(w, axis=None).data) ** 2).sum(), best, rtol=1e-12)
+    np.testing.assert_allclose(((w - xnor_binarize(w, ch_axis=None).data) ** 2).sum(), best, rtol=1e-12)
 
 
 def test_xnor_paper_gradient_hand_case():
@@ -69,8 +69,8 @@ def test_xnor_paper_gradient_hand_case():
 def test_xnor_full_gradient_is_exact_where_sign_is_flat():
     rng = np.random.default_rng(1)
     w = rng.uniform(1.5, 3.0, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))   # |w| > 1: the STE term is off
-    assert gradcheck(lambda t: xnor_binarize(t, axis=0, grad="full"), w)
-    assert gradcheck(lambda t: xnor_binarize(t, axis=None, grad="full"), w)
+    assert gradcheck(lambda t: xnor_binarize(t, ch_axis=0, grad="full"), w)
+    assert gradcheck(lambda t: xnor_binarize(t, ch_axis=None, grad="full"), w)
 
 
 @settings(max_examples=40, deadline=None)
@@ -102,7 +102,7 @@ def test_libra_pb_entropy_is_one_bit_and_beats_plain_sign_on_skewed_weights():
 @pytest.mark.parametrize("axis, ddof", [(0, 1), (0, 0), (None, 1), (1, 0)])
 def test_standardize_gradient(axis, ddof):
     w = np.random.default_rng(2).standard_normal((3, 4))
-    assert gradcheck(lambda t: standardize(t, axis=axis, ddof=ddof), w)
+    assert gradcheck(lambda t: standardize(t, ch_axis=axis, ddof=ddof), w)
 
 
 def test_libra_pb_backward_is_ste_times_scale_then_standardize():
@@ -170,7 +170,7 @@ def test_degenerate_inputs():
     const = libra_pb(np.full((2, 3), 4.0, np.float32)).data           # zero spread: no NaN, zeros
     assert not np.any(const)
     np.testing.assert_array_equal(xnor_binarize(np.full((2, 3), -4.0, np.float32)).data, -4 * np.ones((2, 3)))
-    np.testing.assert_array_equal(xnor_binarize(np.float32([-0.3]), axis=None).data, np.float32([-0.3]))
+    np.testing.assert_array_equal(xnor_binarize(np.float32([-0.3]), ch_axis=None).data, np.float32([-0.3]))
     assert not np.any(libra_pb(np.float32([[0.7]])).data)                # one element: std undefined -> 0
     for fn in (binarize, xnor_binarize, libra_pb, lambda t: binarize01(t)):
         for bad in (np.float32([[1, np.nan]]), np.float32([[np.inf, 1]])):
@@ -180,7 +180,7 @@ def test_degenerate_inputs():
 
 def test_named_errors():
     with pytest.raises(ValueError, match="axis must be None or an int in -2..1"):
-        xnor_binarize(W, axis=2)
+        xnor_binarize(W, ch_axis=2)
     with pytest.raises(ValueError, match="grad must be"):
         xnor_binarize(W, grad="exact")
     with pytest.raises(ValueError, match="ddof"):

@@ -37,13 +37,13 @@ def test_inertia_matches_sklearn_from_the_same_init(k, seed):
 
 def test_per_channel_matches_sklearn_channel_by_channel():
     w = np.random.default_rng(3).standard_normal((3, 5, 40))
-    codebook, idx = kmeans_quantize(w, bits=2, axis=1, tol=0.0)
+    codebook, idx = kmeans_quantize(w, bits=2, ch_axis=1, tol=0.0)
     assert codebook.shape == (5, 4) and idx.shape == w.shape
     for c in range(5):
         x = w[:, c, :]
         ours = float(((x - codebook[c][idx[:, c, :]]) ** 2).sum())
         assert ours == pytest.approx(sklearn_inertia(x, np.linspace(x.min(), x.max(), 4)), rel=1e-6)
-    assert inertia(w, codebook, idx, axis=1) == pytest.approx(float(((w - reconstruct(codebook, idx, 1)) ** 2).sum()))
+    assert inertia(w, codebook, idx, ch_axis=1) == pytest.approx(float(((w - reconstruct(codebook, idx, 1)) ** 2).sum()))
 
 
 # ----- hand cases -------------------------------------------------------------------------------------
@@ -99,8 +99,8 @@ def test_codebook_gradient_is_the_per_cluster_sum():
     codebook, idx = kmeans_quantize(w, 5)
     expected = [g[idx == j].sum() for j in range(5)]
     np.testing.assert_allclose(codebook_gradient(g, idx, 5), expected, rtol=1e-12)
-    cb_rows, idx_rows = kmeans_quantize(w, 3, axis=0)
-    per_channel = codebook_gradient(g, idx_rows, 3, axis=0)
+    cb_rows, idx_rows = kmeans_quantize(w, 3, ch_axis=0)
+    per_channel = codebook_gradient(g, idx_rows, 3, ch_axis=0)
     np.testing.assert_allclose(per_channel, [[g[c][idx_rows[c] == j].sum() for j in range(3)] for c in range(4)])
     np.testing.assert_allclose(codebook_gradient([1.0, 2.0, 4.0], np.array([1, 1, 0]), 3), [4, 3, 0])
 
@@ -155,7 +155,7 @@ def test_named_errors():
     with pytest.raises(ValueError, match=r"n_clusters must be <= the number of distinct values in w \(3\), got 4"):
         kmeans_quantize(w, 4)
     with pytest.raises(ValueError, match="smallest channel"):
-        kmeans_quantize(np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]]), 2, axis=0)
+        kmeans_quantize(np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]]), 2, ch_axis=0)
     with pytest.raises(ValueError, match="n_clusters must be an int in 1..65536, got 0"):
         kmeans_quantize(w, 0)
     with pytest.raises(ValueError, match="bits must be an int in 1..16, got 0"):

@@ -8,8 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from exercises.checks.ch01 import float_format_ref, model_size_bytes_ref, round_to_bits_ref
 from qnn_lite import nn
-from qnn_lite.quantizers.format_values import count_values, representable_values, round_weights, spacing
-from qnn_lite.quantizers.formats import (FORMATS, decode_bits, format_table, get_format, int_format,
+from qnn_lite.quantizers.format_values import (count_values, decode_bits, representable_values, round_weights,
+                                               spacing)
+from qnn_lite.quantizers.formats import (FORMATS, format_table, get_format, int_format,
                                          model_size_bytes, round_minifloat, round_to_format)
 
 GOLDEN = Path(__file__).parent.parent / "data" / "torch_golden_formats.npz"

@@ -133,11 +133,11 @@ def test_lsq_scale_grad_inside_is_the_lsq_formula():
 def test_lsq_quantizer_init_and_call():
     x = f32([1, -1, 2, -2])
     q = LSQQuantizer(bits=4, signed=True, use_grad_scaling=False)
-    assert q.parameters() == []
+    assert list(q.parameters()) == []
     X = Tensor(x, requires_grad=True)
     y = q(X)
     np.testing.assert_allclose(q.scale.data, [2 * 1.5 / math.sqrt(7)], rtol=1e-6)  # 2 mean|x| / sqrt(Q_P)
-    assert q.parameters() == [q.scale] and q.zero_point.requires_grad is False
+    assert list(q.parameters()) == [q.scale] and q.zero_point.requires_grad is False
     s = q.scale.data[0]
     np.testing.assert_allclose(y.data, np.clip(np.rint(x / s), -8, 7) * s, rtol=1e-6)
     y.backward(np.ones(4, f32))
@@ -146,12 +146,12 @@ def test_lsq_quantizer_init_and_call():
 
 def test_lsq_quantizer_per_channel_grad_scaling_and_eps_clamp():
     w = np.array([[1.0, -3.0], [0.5, 0.5], [0, 0]], f32)
-    q = LSQQuantizer(bits=3, axis=0, learn_zero_point=True)
+    q = LSQQuantizer(bits=3, ch_axis=0, learn_zero_point=True)
     y = q(Tensor(w))
     np.testing.assert_allclose(q.scale.data, [2 * 2 / math.sqrt(3), 2 * 0.5 / math.sqrt(3), q.eps], rtol=1e-6)
-    assert len(q.parameters()) == 2
+    assert len(list(q.parameters())) == 2
     y.backward(np.ones_like(w))
-    ref = LSQQuantizer(bits=3, axis=0, learn_zero_point=True, use_grad_scaling=False)
+    ref = LSQQuantizer(bits=3, ch_axis=0, learn_zero_point=True, use_grad_scaling=False)
     ref(Tensor(w)).backward(np.ones_like(w))
     np.testing.assert_allclose(q.scale.grad, ref.scale.grad / math.sqrt(w.size * 3), rtol=1e-5)
     q.scale.data[:] = -1.0  # an optimizer step overshot: clamped to eps before the next forward
@@ -236,7 +236,7 @@ def test_pact_alpha_grad_is_true_gradient_where_clipped():
 
 def test_pact_class():
     p = PACT(bits=3)
-    assert p.alpha.data[0] == 10.0 and p.parameters() == [p.alpha]
+    assert p.alpha.data[0] == 10.0 and list(p.parameters()) == [p.alpha]
     y = p(Tensor(f32([-1, 2, 20])))
     np.testing.assert_allclose(y.data, [0, np.rint(2 * 7 / 10) * 10 / 7, 10], rtol=1e-6)
     with pytest.raises(ValueError, match=r"alpha must be a number > 0.0, got -1.0"):

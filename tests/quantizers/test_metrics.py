@@ -144,7 +144,7 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="per_channel"):
         quant_error(np.ones(3, np.float32), per_channel=True)
     with pytest.raises(ValueError, match="axis"):
-        quant_error(x, per_channel=True, axis=2)
+        quant_error(x, per_channel=True, ch_axis=2)
     with pytest.raises(ValueError, match="finite"):
         quant_error(np.array([1.0, np.nan], np.float32))
     with pytest.raises(ValueError, match="finite"):

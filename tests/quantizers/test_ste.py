@@ -131,12 +131,16 @@ def test_estimators_table_matches_functions(name, fn, kw):
 
 # ----- EDE schedule --------------------------------------------------------------------
 def test_ede_schedule_endpoints():
-    t0, k0 = ede_schedule(0, 100)
-    assert math.isclose(t0, 1e-3, rel_tol=1e-12) and math.isclose(k0, 1000.0, rel_tol=1e-9)
+    t0, k0 = ede_schedule(0, 100)     # IR-Net's T_min = 0.1, T_max = 10 (Qin et al., 2020)
+    assert math.isclose(t0, 0.1, rel_tol=1e-12) and math.isclose(k0, 10.0, rel_tol=1e-9)
     t1, k1 = ede_schedule(100, 100)
     assert math.isclose(t1, 10.0, rel_tol=1e-12) and k1 == 1.0
-    t_mid, _ = ede_schedule(50, 100)  # geometric midpoint of 1e-3 and 10
-    assert math.isclose(t_mid, 0.1, rel_tol=1e-12)
+    t_mid, k_mid = ede_schedule(50, 100)  # geometric midpoint of 0.1 and 10
+    assert math.isclose(t_mid, 1.0, rel_tol=1e-12) and math.isclose(k_mid, 1.0, rel_tol=1e-12)
+    t_a, k_a = ede_schedule(0, 100, t_min=1e-3)
+    assert math.isclose(t_a, 1e-3, rel_tol=1e-12) and math.isclose(k_a, 1000.0, rel_tol=1e-9)
+    t_b, _ = ede_schedule(50, 100, t_min=1e-3)  # geometric midpoint of 1e-3 and 10
+    assert math.isclose(t_b, 0.1, rel_tol=1e-12)
 
 
 def test_ede_schedule_monotone():
@@ -159,7 +163,7 @@ def test_ede_schedule_errors(args, match):
 
 
 def test_ede_schedule_t_errors():
-    with pytest.raises(ValueError, match="t_min must be a positive finite number, got 0"):
+    with pytest.raises(ValueError, match="t_min must be a number > 0.0, got 0"):
         ede_schedule(0, 10, t_min=0.0)
     with pytest.raises(ValueError, match="t_min must be <= t_max"):
         ede_schedule(0, 10, t_min=5.0, t_max=1.0)
@@ -167,12 +171,12 @@ def test_ede_schedule_t_errors():
 
 # ----- parameter and input errors --------------------------------------------------------
 @pytest.mark.parametrize("call,match", [
-    (lambda x: swish_sign(x, 0.0), "beta must be a positive finite number, got 0.0"),
-    (lambda x: swish_sign(x, -1.0), "beta must be a positive finite number, got -1.0"),
-    (lambda x: ede_sign(x, 0.0, 1.0), "t must be a positive finite number, got 0.0"),
-    (lambda x: ede_sign(x, 1.0, math.inf), "k must be a positive finite number, got inf"),
-    (lambda x: ede_sign(x, "1", 1.0), "t must be a positive finite number"),
-    (lambda x: ESTIMATORS["swish_sign"].slope(x.data, beta=-2), "beta must be a positive"),
+    (lambda x: swish_sign(x, 0.0), "beta must be a number > 0.0, got 0.0"),
+    (lambda x: swish_sign(x, -1.0), "beta must be a number > 0.0, got -1.0"),
+    (lambda x: ede_sign(x, 0.0, 1.0), "t must be a number > 0.0, got 0.0"),
+    (lambda x: ede_sign(x, 1.0, math.inf), "k must be a number > 0.0, got inf"),
+    (lambda x: ede_sign(x, "1", 1.0), "t must be a number > 0.0"),
+    (lambda x: ESTIMATORS["swish_sign"].slope(x.data, beta=-2), "beta must be a number > 0.0"),
 ])
 def test_parameter_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -26,10 +26,10 @@ def test_twn_hand_case():
 
 def test_twn_per_channel():
     w = np.stack([W5, np.full(5, 2.0), np.zeros(5)])
-    delta, alpha = twn_params(w, axis=0)
+    delta, alpha = twn_params(w, ch_axis=0)
     np.testing.assert_allclose(delta, [0.343, 1.4, 0.0])
     np.testing.assert_allclose(alpha, [0.95, 2.0, 0.0])                 # all-zero channel: alpha = 0, no NaN
-    np.testing.assert_allclose(twn_ternarize(w, axis=0).data, [[-0.95, 0, 0, 0, 0.95], [2] * 5, [0] * 5])
+    np.testing.assert_allclose(twn_ternarize(w, ch_axis=0).data, [[-0.95, 0, 0, 0, 0.95], [2] * 5, [0] * 5])
 
 
 def test_twn_alpha_is_least_squares_for_its_pattern():
@@ -96,7 +96,7 @@ def test_sttn_alpha_gradient_is_exact_where_sign_is_flat():
     rng = np.random.default_rng(5)
     w1 = rng.uniform(1.2, 2.0, (2, 4)) * rng.choice([-1.0, 1.0], (2, 4))
     w2 = rng.uniform(1.2, 2.0, (2, 4)) * rng.choice([-1.0, 1.0], (2, 4))
-    assert gradcheck(lambda a, b: soft_threshold_ternary(a, b, axis=0), w1, w2)
+    assert gradcheck(lambda a, b: soft_threshold_ternary(a, b, ch_axis=0), w1, w2)
 
 
 @settings(max_examples=40, deadline=None)
@@ -126,7 +126,7 @@ def test_degenerate_inputs():
 
 
 def test_named_errors():
-    with pytest.raises(ValueError, match=r"threshold must be a number in \(0, 1\), got 0"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \(0.0, 1.0\), got 0"):
         ttq_ternarize(W5, 1.0, 1.0, threshold=0)
     with pytest.raises(ValueError, match="threshold"):
         ttq_ternarize(W5, 1.0, 1.0, threshold=1.5)
@@ -139,4 +139,4 @@ def test_named_errors():
     with pytest.raises(ValueError, match="same shape"):
         soft_threshold_ternary(np.ones((2, 3)), np.ones((3, 2)))
     with pytest.raises(ValueError, match="axis"):
-        twn_ternarize(W5, axis=1)
+        twn_ternarize(W5, ch_axis=1)

@@ -97,7 +97,7 @@ def test_fake_quantize_matches_torch(g):
     quant_min, quant_max, axis = g["quant_min"], g["quant_max"], g["axis"]
     scale, zp = (g["scale"], g["zp"]) if axis is not None else (float(g["scale"][0]), int(g["zp"][0]))
     x = Tensor(g["x"], requires_grad=True)
-    y = fake_quantize(x, scale, zp, quant_min, quant_max, axis=axis)
+    y = fake_quantize(x, scale, zp, quant_min, quant_max, ch_axis=axis)
     y.backward(g["g"])
     assert np.array_equal(y.data, g["y"]), np.flatnonzero(y.data != g["y"])[:10]
     assert np.array_equal(x.grad, g["grad"])
@@ -209,8 +209,8 @@ def test_per_channel_equals_per_tensor_on_each_slice(data):
     C = shape[axis]
     s = np.exp(rng.uniform(-3, 1, C)).astype(f32)
     z = rng.integers(quant_min, quant_max + 1, C)
-    y = fake_quantize(x, s, z, quant_min, quant_max, axis=axis)
-    q = quantize(x, s, z, quant_min, quant_max, axis=axis)
+    y = fake_quantize(x, s, z, quant_min, quant_max, ch_axis=axis)
+    q = quantize(x, s, z, quant_min, quant_max, ch_axis=axis)
     for c in range(C):
         sl = np.take(x, c, axis=axis)
         assert np.array_equal(np.take(y, c, axis=axis), fake_quantize(sl, s[c], z[c], quant_min, quant_max))
@@ -228,11 +228,11 @@ def test_per_channel_equals_per_tensor_on_each_slice(data):
     (dict(scale=1e-45), "finite float32 1/scale"),
     (dict(zero_point=200), r"zero_point must lie in \[quant_min, quant_max\] = \[-128, 127\], got 200"),
     (dict(zero_point=1.5), "zero_point must be integer-valued"),
-    (dict(scale=[0.1, 0.2], zero_point=[0, 0]), "pass axis= for per-channel"),
-    (dict(axis=2, scale=[0.1, 0.2], zero_point=[0, 0]), r"axis must be an int in \[-2, 2\) for x with ndim=2, got axis=2"),
-    (dict(axis=-3, scale=[0.1, 0.2], zero_point=[0, 0]), "axis=-3"),
-    (dict(axis=0, scale=[0.1, 0.2, 0.3], zero_point=[0, 0, 0]), r"must have shape \(2,\) \(x.shape\[0\]\), got \(3,\)"),
-    (dict(axis=1, scale=[0.1, 0.2, 0.3], zero_point=[0, 0]), "zero_point must have shape"),
+    (dict(scale=[0.1, 0.2], zero_point=[0, 0]), "pass ch_axis= for per-channel"),
+    (dict(ch_axis=2, scale=[0.1, 0.2], zero_point=[0, 0]), r"ch_axis must be an int in \[-2, 2\) for x with ndim=2, got ch_axis=2"),
+    (dict(ch_axis=-3, scale=[0.1, 0.2], zero_point=[0, 0]), "ch_axis=-3"),
+    (dict(ch_axis=0, scale=[0.1, 0.2, 0.3], zero_point=[0, 0, 0]), r"must have shape \(2,\) \(x.shape\[0\]\), got \(3,\)"),
+    (dict(ch_axis=1, scale=[0.1, 0.2, 0.3], zero_point=[0, 0]), "zero_point must have shape"),
 ])
 def test_fake_quantize_errors(kwargs, match):
     args = dict(x=np.ones((2, 3), f32), scale=0.1, zero_point=0, quant_min=-128, quant_max=127)

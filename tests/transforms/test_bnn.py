@@ -1,4 +1,4 @@
-"""qnn_lite.transforms.bnn: binary / ternary / k-bit layers, activations, the EDE schedule and the training recipe."""
+"""qnn_lite.transforms.bnn: binary / ternary layers (k-bit: the DoReFa configurations), activations, the EDE schedule and the training recipe."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,8 @@ from qnn_lite.nn import functional as F
 from qnn_lite.nn.layers import BatchNorm1d, Linear
 from qnn_lite.quantizers.binary import binarize01, libra_pb
 from qnn_lite.transforms.bnn import (Binary01Activation, BinaryConv2d, BinaryLinear, EDESchedule,
-                                     KBitActivation, KBitLinear, SignActivation, TernaryLinear, set_ede)
+                                     SignActivation, TernaryLinear, set_ede)
+from qnn_lite.transforms.lowprec import DoReFaActivation, DoReFaLinear
 from qnn_lite.recipes.bnn_mlp import bit_width_table, format_bit_table, quantized_mlp, train_quantized_mlp
 
 
@@ -41,7 +42,7 @@ def test_binary_linear_sign_forward_uses_plus_one_at_zero():
 def test_binary_linear_libra_pb_matches_the_quantizer():
     layer = BinaryLinear(6, 4, weight_quant="libra_pb", generator=np.random.default_rng(2))
     x = _x((3, 6))
-    expected = x.data @ libra_pb(layer.weight.data, axis=0).data.T + layer.bias.data
+    expected = x.data @ libra_pb(layer.weight.data, ch_axis=0).data.T + layer.bias.data
     np.testing.assert_allclose(layer(x).data, expected, rtol=1e-6, atol=1e-6)
 
 
@@ -113,12 +114,12 @@ def test_ttq_layer_learns_wp_wn_by_hand():
     assert {id(p) for p in layer.parameters()} >= {id(layer.wp), id(layer.wn)}
 
 
-def test_kbit_linear_32_is_float_and_2_bits_has_four_levels():
+def test_dorefa_linear_32_is_float_and_2_bits_has_four_levels():
     gen = np.random.default_rng(0)
-    fp = KBitLinear(8, 4, bits=32, generator=gen)
+    fp = DoReFaLinear(8, 4, w_bits=32, generator=gen)
     x = _x((3, 8))
     np.testing.assert_allclose(fp(x).data, x.data @ fp.weight.data.T + fp.bias.data, rtol=1e-6)
-    two = KBitLinear(8, 4, bits=2, generator=gen)
+    two = DoReFaLinear(8, 4, w_bits=2, generator=gen)
     np.testing.assert_allclose(np.unique(two.quantized_weight().data), [-1, -1 / 3, 1 / 3, 1], rtol=1e-6)
 
 
@@ -135,21 +136,21 @@ def test_sign_activation_ede_backward_uses_t_and_k():
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(-3, 3, width=32), min_size=1, max_size=20))
-def test_kbit_activation_1_bit_is_binarize01_off_the_tie(values):
+def test_dorefa_activation_1_bit_is_binarize01_off_the_tie(values):
     x_np = np.array(values, np.float32)
     # off the tie 1/2 and off the STE window's edges 0, 1 (|x - 1/2| <= 1/2 rounds differently from 0 <= x there)
     x_np[np.min(np.abs(x_np[:, None] - np.array([0.0, 0.5, 1.0], np.float32)), axis=1) < 1e-6] = 0.25
     a, b = Tensor(x_np, requires_grad=True), Tensor(x_np, requires_grad=True)
-    ya, yb = KBitActivation(1)(a), binarize01(b)
+    ya, yb = DoReFaActivation(1)(a), binarize01(b)
     np.testing.assert_array_equal(ya.data, yb.data)
     ya.sum().backward()
     yb.sum().backward()
     np.testing.assert_array_equal(a.grad, b.grad)
 
 
-def test_kbit_activation_1_bit_sends_the_tie_down_binarize01_up():
+def test_dorefa_activation_1_bit_sends_the_tie_down_binarize01_up():
     x = np.array([0.5], np.float32)
-    assert KBitActivation(1)(Tensor(x)).data[0] == 0 and binarize01(x).data[0] == 1
+    assert DoReFaActivation(1)(Tensor(x)).data[0] == 0 and binarize01(x).data[0] == 1
 
 
 def test_binary01_activation_counts_zeros():
@@ -157,8 +158,8 @@ def test_binary01_activation_counts_zeros():
     np.testing.assert_array_equal(y.data, [0, 0, 1, 1])
 
 
-def test_kbit_activation_32_is_clip():
-    y = KBitActivation(32)(Tensor(np.array([-1.0, 0.25, 3.0], np.float32)))
+def test_dorefa_activation_32_is_clip():
+    y = DoReFaActivation(32)(Tensor(np.array([-1.0, 0.25, 3.0], np.float32)))
     np.testing.assert_array_equal(y.data, [0, 0.25, 1])
 
 
@@ -168,10 +169,12 @@ def test_ede_schedule_moves_t_and_k_on_every_ede_module():
     sched = EDESchedule(model, epochs=4)
     ede_modules = [m for m in model.modules() if getattr(m, "estimator", None) == "ede"]
     assert len(ede_modules) == 5                      # 2 binary Linears + 3 sign activations
-    assert all((m.t, m.k) == pytest.approx((1e-3, 1e3)) for m in ede_modules)
-    for _ in range(3):
+    assert all((m.t, m.k) == pytest.approx((0.1, 10.0)) for m in ede_modules)   # IR-Net's T_min = 0.1
+    sched.step()
+    assert all((m.t, m.k) == pytest.approx((10 ** -0.5, 10 ** 0.5)) for m in ede_modules)   # 10^(-1 + 2/4)
+    for _ in range(2):
         sched.step()
-    assert all((m.t, m.k) == pytest.approx((1.0, 1.0)) for m in ede_modules)   # 10^(-3 + 4*3/4)
+    assert all((m.t, m.k) == pytest.approx((10 ** 0.5, 1.0)) for m in ede_modules)   # 10^(-1 + 2*3/4)
     sched.step()
     sched.step()                                      # past the end: stays at the last epoch
     assert sched.epoch == 4 and all((m.t, m.k) == pytest.approx((10.0, 1.0)) for m in ede_modules)
@@ -181,10 +184,11 @@ def test_ede_schedule_moves_t_and_k_on_every_ede_module():
 def test_quantized_mlp_structure_first_last_fp():
     m = quantized_mlp(1, 2, hidden=8, depth=2)
     kinds = [type(layer).__name__ for layer in m]
-    assert kinds == ["Linear", "BatchNorm1d", "KBitActivation", "BinaryLinear", "BatchNorm1d",
-                     "KBitActivation", "Linear"]
+    assert kinds == ["Linear", "BatchNorm1d", "DoReFaActivation", "BinaryLinear", "BatchNorm1d",
+                     "DoReFaActivation", "Linear"]
     m2 = quantized_mlp(4, 4, hidden=8, depth=1, first_last_fp=False)
-    assert isinstance(m2[0], KBitLinear) and isinstance(m2[-1], KBitLinear)
+    assert isinstance(m2[0], DoReFaLinear) and isinstance(m2[-1], DoReFaLinear)
+    assert (m2[0].w_bits, m2[0].g_bits) == (4, 32) and m2[0].grad_fake_quant is None
     assert type(quantized_mlp(32, 32, depth=1)[0]) is Linear and isinstance(quantized_mlp(32, 32)[1], BatchNorm1d)
     assert isinstance(quantized_mlp(1, 1, weight_quant="ttq", depth=2)[3], TernaryLinear)
     assert quantized_mlp(1, 1, hidden=8)(_x((2, 64))).shape == (2, 10)
@@ -196,7 +200,7 @@ def test_quantized_mlp_structure_first_last_fp():
     (dict(estimator="ste"), "estimator"), (dict(depth=0), "depth"),
 ])
 def test_quantized_mlp_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):
         quantized_mlp(**kwargs)
 
 
@@ -209,8 +213,8 @@ def test_layer_constructors_reject_bad_arguments():
         TernaryLinear(2, 2, weight_quant="xnor")
     with pytest.raises(ValueError, match="threshold"):
         TernaryLinear(2, 2, weight_quant="ttq", threshold=1.5)
-    with pytest.raises(ValueError, match="bits"):
-        KBitLinear(2, 2, bits=0)
+    with pytest.raises(ValueError, match="w_bits must be an int in 1..16 or 32"):
+        DoReFaLinear(2, 2, w_bits=0)
     with pytest.raises(ValueError, match="window"):
         Binary01Activation(window=0)
 

@@ -161,5 +161,5 @@ def test_bit_split_degenerate_and_bad_inputs():
         split_bits([8], 4)
     with pytest.raises(ValueError, match="finite"):
         bit_split_quantize(np.array([1.0, np.inf]), 4)
-    w_hat, alpha, w_int, _ = bit_split_quantize(np.random.default_rng(0).normal(size=(4, 9)), 3, axis=0)
+    w_hat, alpha, w_int, _ = bit_split_quantize(np.random.default_rng(0).normal(size=(4, 9)), 3, ch_axis=0)
     assert alpha.shape == (4,)

@@ -336,7 +336,7 @@ def test_quantize_multiplier_property(m):
 
 
 def test_int8_kernel_and_numpy_backends_agree(digits_cnn, monkeypatch):
-    import qnn_lite.transforms.integer as integer
+    import qnn_lite.transforms.integer_layers as integer
     _, qm, Xte, _ = digits_cnn
     im = convert_to_integer(qm)
     q = im.quantize_input(Xte[:64])

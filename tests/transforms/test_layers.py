@@ -1,14 +1,16 @@
 """FakeQuantize modules, QConfig and the Quant* layers."""
 import functools
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
 
 from qnn_lite import nn
 from qnn_lite.autograd import Tensor
-from qnn_lite.transforms.fake_quant import (FakeQuantize, LearnedFakeQuantize, QConfig, default_qconfig,
+from qnn_lite.transforms.fake_quant import (FakeQuantize, QConfig, default_qconfig, dorefa_qconfig,
                                             disable_fake_quant, enable_observer, lsq_qconfig, pact_qconfig)
 from qnn_lite.transforms.layers import QuantAct, QuantConv2d, QuantLinear, QuantReLU
+from qnn_lite.quantizers.learned import PACT
 from qnn_lite.quantizers.lsq import LSQQuantizer
 from qnn_lite.quantizers.observers import MinMaxObserver, MSEObserver, PerChannelMinMaxObserver
 from qnn_lite.quantizers.uniform import calc_qparams, fake_quantize
@@ -50,8 +52,8 @@ def test_fake_quantize_per_channel_axis_from_observer():
     w = rng(2).normal(size=(3, 4)).astype(np.float32) * np.array([[0.1], [1.0], [10.0]], np.float32)
     fq = FakeQuantize(PerChannelMinMaxObserver, ch_axis=0, signed=True, symmetric=True)
     y = fq(Tensor(w))
-    assert fq.axis == 0 and fq.scale.shape == (3,)
-    assert np.array_equal(y.data, fake_quantize(w, fq.scale, fq.zero_point, -128, 127, axis=0))
+    assert fq.ch_axis == 0 and fq.scale.shape == (3,)
+    assert np.array_equal(y.data, fake_quantize(w, fq.scale, fq.zero_point, -128, 127, ch_axis=0))
 
 
 def test_fake_quantize_backward_is_ste():
@@ -93,7 +95,7 @@ def test_default_qconfig_is_torchs_defaults():
     assert type(a.observer).__name__ == "MovingAverageMinMaxObserver"
     assert w is not cfg.weight()                                  # a fresh module per call
     wpc = default_qconfig(4, 6, per_channel=True).weight()
-    assert (wpc.quant_min, wpc.quant_max, wpc.axis) == (-8, 7, 0)
+    assert (wpc.quant_min, wpc.quant_max, wpc.ch_axis) == (-8, 7, 0)
     assert default_qconfig(4, 6).activation().quant_max == 63
 
 
@@ -133,10 +135,28 @@ def test_quant_conv_equals_conv_of_fake_quant_weight():
     x = rng(4).normal(size=(2, 2, 5, 5)).astype(np.float32)
     y = qc(Tensor(x)).data
     fw, fo = qc.weight_fake_quant, qc.output_fake_quant
-    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -128, 127, axis=0)
+    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -128, 127, ch_axis=0)
     ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 1, 1).data
     assert np.array_equal(y, fake_quantize(ref, fo.scale, fo.zero_point, 0, 255))
 
+
+
+@pytest.mark.parametrize("groups,dilation", [(4, 1), (2, 2)])
+def test_quant_conv_keeps_groups_and_dilation(groups, dilation):
+    conv = nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=dilation, groups=groups, generator=rng(6))
+    qc = QuantConv2d(conv, default_qconfig(4, per_channel=True))
+    x = rng(7).normal(size=(2, 4, 9, 9)).astype(np.float32)
+    y = qc(Tensor(x)).data
+    fw = qc.weight_fake_quant
+    wq = fake_quantize(conv.weight.data, fw.scale, fw.zero_point, -8, 7, ch_axis=0)
+    ref = nn.functional.conv2d(Tensor(x), Tensor(wq), conv.bias, 2, 1, dilation, groups).data
+    assert np.array_equal(y, ref) and not np.array_equal(y, conv(Tensor(x)).data)
+    assert f"groups={groups}" in repr(qc)
+    qc._input_stats = (0.0, 0)                         # bias correction records grouped convs too
+    qc(Tensor(x))
+    sums, n = qc._input_stats
+    oh = (9 + 2 - dilation * 2 - 1) // 2 + 1
+    assert n == 2 * oh * oh and sums.shape == (3 * 3 * 4,)  # one im2col row per output pixel, all C taps
 
 def test_quant_linear_gradients_flow_to_shared_weight():
     nn.manual_seed(2)
@@ -212,10 +232,33 @@ def test_pact_qconfig_and_learned_errors():
     assert list(dict(qr.named_parameters())) == ["fake_quant.alpha"]
     s, z, quant_min, quant_max, _ = qr.fake_quant.qparams()
     assert np.isclose(s, 2.0 / 7) and (quant_min, quant_max) == (0, 7)
-    with pytest.raises(TypeError, match="quantizer"):
-        LearnedFakeQuantize(3)
+    with pytest.raises(TypeError, match="quantizer module"):
+        QuantAct(QConfig(activation=lambda: nn.ReLU()))
     with pytest.raises(ValueError, match="not initialised"):
-        LearnedFakeQuantize(LSQQuantizer(4)).qparams()
+        LSQQuantizer(4).qparams()
+
+
+def test_learned_quantizers_are_modules_with_parameters():
+    lsq, pact = LSQQuantizer(4), PACT(3, alpha=2.0)
+    assert list(lsq.parameters()) == [] and list(pact.parameters()) == [pact.alpha]
+    lsq(Tensor(np.array([1.0, -2.0], np.float32)))
+    assert list(lsq.parameters()) == [lsq.scale] and isinstance(lsq.scale, nn.Parameter)
+    x = Tensor(np.array([-1.0, 5.0], np.float32))
+    assert pact.disable_fake_quant()(x) is x and lsq.disable_fake_quant()(x) is x
+
+
+def test_dorefa_qconfig_builds_w_a_g_quantizers():
+    cfg = dorefa_qconfig(w_bits=2, a_bits=3, g_bits=4, rng=1)
+    nn.manual_seed(2)
+    ql = QuantLinear(nn.Linear(4, 3), cfg, quantize_output=True)
+    x = Tensor(rng(3).normal(size=(5, 4)).astype(np.float32))
+    y = ql(x)
+    n = 2 ** 3 - 1  # the output sits on DoReFa's activation grid k/7 in [0, 1]
+    np.testing.assert_array_equal(np.rint(y.data * n) / n, y.data)
+    assert np.isin(np.rint(ql.quantized_weight().data * 3), [-3, -1, 1, 3]).all()  # levels +-1/3, +-1
+    assert dorefa_qconfig(32, 32, 32).weight is None and dorefa_qconfig().grad is None
+    with pytest.raises(ValueError, match="g_bits must be an int in 2..16 or 32"):
+        dorefa_qconfig(g_bits=1)
 
 
 def test_fake_quantize_degenerate_inputs():

@@ -3,29 +3,14 @@ import numpy as np
 import pytest
 
 from qnn_lite import nn
-from qnn_lite.autograd.shape import concat
 from qnn_lite.hw import BitFusionArray, attainable, conv2d_intensity, gemm_intensity
 from qnn_lite.hw.energy import layer_energy
 from qnn_lite.hw.roofline import DEVICES
-from qnn_lite.recipes.digits import digits_cnn, digits_mlp
-from qnn_lite.nn import functional as F
+from qnn_lite.autograd.tensor import Tensor
+from qnn_lite.zoo import digits_cnn, digits_mlp, mobilenetv2_tiny, resnet8
 from qnn_lite.transforms.cost import LayerSpec, layer_cost, layer_specs, network_cost, roofline_precision
 
 OPTIONS = [(8, 8), (4, 4), (2, 8), (8, 2), (2, 2)]
-
-
-class GroupedConv(nn.Conv2d):
-    """A Conv2d with ``groups`` (what the zoo's Conv2d will have): weight (out, in/groups, k, k)."""
-
-    def __init__(self, c_in, c_out, k, groups, stride=1, padding=0, seed=0):
-        super().__init__(c_in // groups, c_out, k, stride, padding, generator=np.random.default_rng(seed))
-        self.in_channels, self.groups = c_in, groups
-
-    def forward(self, x):
-        g, ci, co = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
-        outs = [F.conv2d(x[:, i * ci:(i + 1) * ci], self.weight[i * co:(i + 1) * co],
-                         self.bias[i * co:(i + 1) * co], self.stride, self.padding) for i in range(g)]
-        return concat(outs, axis=1)
 
 
 # ------------------------------------------------------------------------------ hand cases
@@ -53,7 +38,7 @@ def test_depthwise_is_cheap_in_bitops_and_dear_in_cycles():
 
 
 def test_layer_specs_reads_groups_and_linear_tokens():
-    m = nn.Sequential(GroupedConv(4, 8, 3, groups=4, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 3))
+    m = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=4), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 3))
     s_conv, s_lin = layer_specs(m, np.zeros((2, 4, 6, 6), np.float32), batch=2)
     assert (s_conv.groups, s_conv.n_weights, s_conv.batch) == (4, 8 * 1 * 9, 2)
     assert s_conv.macs == 2 * 36 * 8 * 9
@@ -74,8 +59,8 @@ def _simulate(spec, w_bits, a_bits, array, rng):
     lo_a, hi_a = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
     lo_w, hi_w = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
     kh, kw = spec.kernel
-    ph = ((spec.out_hw[0] - 1) * spec.stride[0] + kh - spec.in_hw[0]) // 2
-    pw = ((spec.out_hw[1] - 1) * spec.stride[1] + kw - spec.in_hw[1]) // 2
+    ph = ((spec.out_hw[0] - 1) * spec.stride[0] + kh - spec.in_hw[0] + 1) // 2   # symmetric (PyTorch)
+    pw = ((spec.out_hw[1] - 1) * spec.stride[1] + kw - spec.in_hw[1] + 1) // 2
     x = rng.integers(lo_a, hi_a + 1, (spec.batch, spec.in_channels) + tuple(spec.in_hw))
     x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     w = rng.integers(lo_w, hi_w + 1, (spec.out_channels, ci, kh, kw))
@@ -106,7 +91,7 @@ def test_cycles_and_energy_agree_with_the_bitfusion_simulator(model, shape, w_bi
 def test_grouped_and_strided_convs_agree_with_the_simulator(w_bits, a_bits):
     array = BitFusionArray(4, 2)
     rng = np.random.default_rng(1)
-    m = nn.Sequential(GroupedConv(6, 6, 3, groups=6, padding=1), GroupedConv(6, 4, 3, groups=2, stride=2, padding=1))
+    m = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.Conv2d(6, 4, 3, 2, 1, groups=2))
     specs = layer_specs(m, np.zeros((1, 6, 7, 7), np.float32))
     assert [s.groups for s in specs] == [6, 2] and specs[1].out_hw == (4, 4)
     for spec in specs:
@@ -161,3 +146,47 @@ def test_bad_input_is_named():
         network_cost(specs, {"0": (8, 8), "4": (8, 8), "9": (8, 8), "fc": (8, 8)})
     with pytest.raises(ValueError, match="at least one Conv2d or Linear"):
         layer_specs(nn.Sequential(nn.ReLU()), np.zeros((1, 3), np.float32))
+
+
+def test_grouped_conv2d_equals_the_bitfusion_array_group_by_group():
+    # the cost model runs a grouped conv one group at a time; check that this is what nn.Conv2d(groups) computes
+    rng = np.random.default_rng(3)
+    conv = nn.Conv2d(6, 4, 3, 2, 1, groups=2, bias=False)
+    conv.weight.data[...] = rng.integers(-8, 8, conv.weight.shape)
+    x = rng.integers(-8, 8, (1, 6, 7, 7))
+    y = conv(Tensor(x.astype(np.float32))).data
+    array = BitFusionArray(4, 2)
+    spec = layer_specs(nn.Sequential(conv), x.astype(np.float32))[0]
+    xp, cycles = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 0
+    for i in range(2):
+        yi, rep = array.conv2d(xp[:, 3 * i:3 * i + 3], conv.weight.data[2 * i:2 * i + 2].astype(np.int64), 2,
+                               a_bits=4, w_bits=4)
+        np.testing.assert_array_equal(yi, y[:, 2 * i:2 * i + 2])
+        cycles += rep.cycles
+    assert layer_cost(spec, 4, 4, "cycles", array=array) == cycles
+
+
+def test_zoo_mobilenet_depthwise_layers_are_cheap_in_bitops_and_slow_on_the_array():
+    model = mobilenetv2_tiny(seed=0)
+    specs = layer_specs(model, np.zeros((1, 1, 16, 16), np.float32))
+    dw = [s for s in specs if s.groups > 1]
+    assert dw and all(s.groups == s.in_channels == s.out_channels and s.n_weights == s.out_channels * 9 for s in dw)
+    for s in dw:
+        # BitFusion: one input channel per group, so no gain below 8 bits; BitOPs fall 16x from w8a8 to w2a2
+        assert layer_cost(s, 2, 2, "cycles") == layer_cost(s, 8, 8, "cycles") == s.groups * s.out_hw[0] * s.out_hw[1] * 9
+        assert layer_cost(s, 8, 8, "bitops") == 16 * layer_cost(s, 2, 2, "bitops")
+    # depthwise layers: a few per cent of the BitOPs, most of the cycles at w4a4
+    bits = {s.name: (4, 4) for s in specs}
+    share = {m: sum(layer_cost(s, 4, 4, m) for s in dw) / network_cost(specs, bits, m) for m in ("bitops", "cycles")}
+    assert share["bitops"] < 0.15 < 0.5 < share["cycles"]
+
+
+@pytest.mark.parametrize("name", ["resnet8", "mobilenetv2_tiny"])
+def test_zoo_specs_agree_with_the_simulator_on_a_few_layers(name):
+    model = {"resnet8": resnet8, "mobilenetv2_tiny": mobilenetv2_tiny}[name](seed=0)
+    specs = layer_specs(model, np.zeros((1, 1, 16, 16), np.float32))
+    array, rng = BitFusionArray(4, 4), np.random.default_rng(0)
+    for spec in (specs[0], specs[2], specs[-1]):           # stem, a block conv (depthwise in MobileNet), fc
+        cycles, products = _simulate(spec, 4, 2, array, rng)
+        assert layer_cost(spec, 4, 2, "cycles", array=array) == cycles, spec.name
+        assert products == spec.macs

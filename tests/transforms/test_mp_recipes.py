@@ -53,3 +53,12 @@ def test_qat_recovers_accuracy_of_a_two_bit_model(setup):
     r = qat_recovery(model, {s.name: (2, 4) for s in specs}, train_loader, X, y, calib, epochs=1)
     assert r["qat"] > r["ptq"] + 0.05
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())   # model untouched
+
+
+def test_frontier_points_without_uniform_rows_keeps_only_non_uniform_allocations(setup):
+    model, calib, X, y, specs, opts, sens = setup
+    kw = dict(fractions=[0.0, 0.5, 1.0])
+    both = frontier_points(model, specs, sens, X[:60], y[:60], calib, opts, "cycles", **kw)
+    mixed = frontier_points(model, specs, sens, X[:60], y[:60], calib, opts, "cycles", uniform=False, **kw)
+    assert mixed == [p for p in both if p["kind"] == "mixed"]
+    assert mixed and all(len(set(p["bits"].values())) > 1 for p in mixed)

@@ -43,13 +43,13 @@ def test_qat_after_ptq_beats_ptq_at_w4a4(digits_mlp):
     qm = ptq(model, cfg, train, num_batches=8)
     ptq_acc = evaluate(qm, test)
     qat = copy.deepcopy(qm)
-    act_scales = [float(m.scale) for m in qat.modules() if isinstance(m, FakeQuantize) and m.axis is None]
+    act_scales = [float(m.scale) for m in qat.modules() if isinstance(m, FakeQuantize) and m.ch_axis is None]
     hist = qat_finetune(qat, train, epochs=2, lr=1e-3)
     qat_acc = evaluate(qat, test)
     assert len(hist["train_loss"]) == 2
     assert qat_acc >= ptq_acc and qat_acc > float_acc - 0.05
     # activation qparams stayed as calibrated; the float model was not touched
-    assert act_scales == [float(m.scale) for m in qat.modules() if isinstance(m, FakeQuantize) and m.axis is None]
+    assert act_scales == [float(m.scale) for m in qat.modules() if isinstance(m, FakeQuantize) and m.ch_axis is None]
     assert evaluate(model, test) == float_acc
 
 

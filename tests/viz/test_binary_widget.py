@@ -17,12 +17,13 @@ def widget():
 def test_epoch_0_backward_is_flat_identity_like(widget):
     widget.controls["epoch"].value = 0
     r = widget.readout
-    assert (r["t"], r["k"]) == pytest.approx((1e-3, 1e3))
+    assert (r["t"], r["k"]) == pytest.approx((0.1, 10.0))   # IR-Net's T_min = 0.1 (Qin et al., 2020)
     assert r["peak"] == pytest.approx(1.0)               # k t = 1
     y = widget.line.get_ydata()
-    assert np.ptp(y) < 1e-5 and y.min() > 0.99999      # ~1 on all of [-1.5, 1.5]
-    assert r["slope_at_1"] == pytest.approx(1.0, abs=1e-5)
-    assert r["width"] > 1000
+    # 1 - tanh^2(0.1 x): 1 at 0, 1 - tanh^2(0.15) = 0.9780 at |x| = 1.5
+    assert y.max() == pytest.approx(1.0) and y.min() == pytest.approx(1 - math.tanh(0.15) ** 2, rel=1e-4)
+    assert r["slope_at_1"] == pytest.approx(1 - math.tanh(0.1) ** 2, rel=1e-6)   # 0.9901
+    assert r["width"] == pytest.approx(2 * math.atanh(math.sqrt(0.99)) / 0.1)    # 59.9
 
 
 def test_last_epoch_backward_is_a_narrow_spike_of_height_10(widget):
@@ -52,7 +53,7 @@ def test_readouts_follow_ede_schedule_at_every_epoch(widget):
 
 
 def test_mid_schedule_t_is_one_by_hand():
-    w = ede_widget(epochs=4, epoch=3)           # t = 10^(-3 + 4 * 3/4) = 1
+    w = ede_widget(epochs=4, epoch=2)           # t = 10^(-1 + 2 * 2/4) = 1
     assert (w.readout["t"], w.readout["k"], w.readout["peak"]) == pytest.approx((1.0, 1.0, 1.0))
 
 

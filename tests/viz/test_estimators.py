@@ -143,7 +143,7 @@ def test_bad_arguments_are_named():
         estimator_curves("clipped", x, t=2.0)
     with pytest.raises(ValueError, match="x must be a 1-d increasing"):
         estimator_curves("clipped", x[::-1])
-    with pytest.raises(ValueError, match="t must be a positive"):
+    with pytest.raises(ValueError, match="t must be a number > 0.0"):
         estimator_curves("ede", x, t=0.0, k=1.0)
     with pytest.raises(ValueError, match="estimator must be one of"):
         estimator_widget(estimator="sigmoid")

@@ -93,3 +93,18 @@ def test_sensitivity_bars_and_frontier_scatter():
         offsets = [c.get_offsets() for c in ax.collections]
         assert [len(o) for o in offsets] == [2, 2]
         assert list(ax.get_lines()[0].get_xdata()) == front                   # the Pareto step line
+
+
+def test_layer_value_bars_short_labels_and_tied_options(setup):
+    from qnn_lite.viz.mixed_precision import _short, plot_layer_values
+    assert [_short(n) for n in ("features.block4.conv.1.0", "features.stem.0", "fc", "0")] == \
+        ["block4.1", "stem", "fc", "0"]
+    fig = plot_layer_values({"a": 2.0, "b": -1.0}, {"a": 0.5, "b": 0.25}, highlight=("b",))
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [2.0, -1.0]
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
+    model, calib, X, y, w = setup
+    tied = mixed_precision_widget(model, X[:50], y[:50], calib=calib[:32], tie=True, sensitivity={
+        n: {o: 1.0 / o[0] for o in ((2, 2), (4, 4), (8, 8))} for n in w.names})
+    assert tied.options == [(2, 2), (4, 4), (8, 8)]
+    assert [o for _, o in tied.controls["0"].options] == tied.options

@@ -113,7 +113,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="clip"):
         uniform_widget(w, clip=0.0)
     with pytest.raises(ValueError, match="axis"):
-        uniform_widget(w, axis=3)
+        uniform_widget(w, ch_axis=3)
     with pytest.raises(ValueError, match="ndim"):
         uniform_widget(np.ones(4, np.float32))
     with pytest.raises(ValueError, match="w must be a non-empty finite array"):
