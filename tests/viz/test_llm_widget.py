@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from qnn_lite.quantizers.groupwise import bits_per_weight
-from qnn_lite.recipes.llm_tables import setup
+from qnn_lite.recipes.llm_tables import setup as llm_setup  # not `setup`: pytest 7 would call a module-level setup()
 from qnn_lite.transforms.llm_quant import layer_sqnr, quantize_tinygpt
 from qnn_lite.viz.llm import llm_quant_widget, model_bits_per_weight
 from qnn_lite.zoo.gpt import evaluate_lm
@@ -11,7 +11,7 @@ from qnn_lite.zoo.gpt import evaluate_lm
 
 @pytest.fixture(scope="module")
 def widget():
-    model, run, val = setup()
+    model, run, val = llm_setup()
     return model, run, val, llm_quant_widget(model, run, val, method="rtn", bits=4, group_size=128,
                                              new_tokens=16, eval_windows=4)
 
