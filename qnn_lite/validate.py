@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "as_array", "as_float", "check_float_array", "check_int", "check_bits", "check_number", "check_positive",
+    "as_array", "as_float", "as_float32_no_nan", "check_float_array", "check_int", "check_bits", "check_number", "check_positive",
     "check_fraction", "check_bool", "check_choice", "check_quant_range", "check_scale",
     "check_zero_point", "check_shape", "check_rng", "as_tensor",
 ]
@@ -64,6 +64,20 @@ def check_float_array(x, name: str = "x") -> np.ndarray:
     if nan.any():
         raise ValueError(f"{name} must not contain NaN, got {int(nan.sum())} NaN value(s)")
     return x
+
+
+def as_float32_no_nan(x, who: str = "quantization") -> np.ndarray:
+    """``x`` (Tensor or array) as float32 with no NaN (+-inf allowed): what quantizers and observers take."""
+    from .autograd.tensor import Tensor  # lazy: autograd may itself use this module
+
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if data.dtype.kind not in "fiub":
+        raise TypeError(f"x must be a numeric array or Tensor, got dtype {data.dtype}")
+    data = data.astype(np.float32, copy=False)
+    if np.isnan(data).any():
+        raise ValueError(f"x contains NaN ({int(np.isnan(data).sum())} of {data.size} values); "
+                         f"{who} needs real numbers")
+    return data
 
 
 def check_int(value, name: str, lo: int | None = None, hi: int | None = None) -> int:

@@ -109,3 +109,13 @@ def test_check_bits_allow_32_names_full_precision():
         check_bits(8.0, "w_bits", allow_32=True)
     with pytest.raises(ValueError, match="bits must be an int in 1..16, got 32"):
         check_bits(32)
+
+
+def test_as_float32_no_nan_names_who_needs_real_numbers_and_keeps_inf():
+    from qnn_lite.validate import as_float32_no_nan
+    out = as_float32_no_nan(Tensor(np.array([1.0, np.inf])))
+    assert out.dtype == np.float32 and np.isinf(out[1])
+    with pytest.raises(ValueError, match=r"x contains NaN \(1 of 2 values\); MinMaxObserver needs real numbers"):
+        as_float32_no_nan([1.0, np.nan], "MinMaxObserver")
+    with pytest.raises(TypeError, match="x must be a numeric array or Tensor, got dtype <U1"):
+        as_float32_no_nan(["a"])

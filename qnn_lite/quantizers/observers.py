@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd.tensor import Tensor
+from ..validate import as_float32_no_nan
 from .uniform import FLOAT32_EPS, calc_qparams, fake_quantize, qrange
 
 __all__ = ["ObserverBase", "MinMaxObserver", "MovingAverageMinMaxObserver", "PerChannelMinMaxObserver",
@@ -62,13 +62,7 @@ class ObserverBase:
     reset_min_max_vals = reset
 
     def _check(self, x) -> np.ndarray:
-        data = np.asarray(x.data if isinstance(x, Tensor) else x)
-        if data.dtype.kind not in "fiub":
-            raise TypeError(f"x must be a numeric array or Tensor, got dtype {data.dtype}")
-        data = data.astype(np.float32, copy=False)
-        if np.isnan(data).any():
-            raise ValueError(f"x contains NaN ({int(np.isnan(data).sum())} of {data.size} values); "
-                             f"{type(self).__name__} needs real numbers")
+        data = as_float32_no_nan(x, type(self).__name__)
         if not self.allow_inf and np.isinf(data).any():
             raise ValueError(f"x contains ±inf ({int(np.isinf(data).sum())} values); "
                              f"{type(self).__name__} would get an infinite range")

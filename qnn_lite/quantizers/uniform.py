@@ -25,6 +25,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
+from ..validate import as_float32_no_nan
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)  # 2**-23, torch.finfo(torch.float32).eps
 
@@ -139,14 +140,7 @@ def calc_qparams(min_val, max_val, quant_min: int, quant_max: int, symmetric: bo
 
 # ----- argument checks shared by quantize / fake_quantize ---------------------------------
 def _float_input(x) -> np.ndarray:
-    x = np.asarray(x.data if isinstance(x, Tensor) else x)
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"x must be a numeric array or Tensor, got dtype {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    if np.isnan(x).any():
-        raise ValueError(f"x contains NaN ({int(np.isnan(x).sum())} of {x.size} values); "
-                         "quantization needs real numbers")
-    return x
+    return as_float32_no_nan(x, "quantization")
 
 
 def _qparams(x: np.ndarray, scale, zero_point, quant_min, quant_max, ch_axis):
